@@ -1,0 +1,38 @@
+//! Activations of a dense layer and their slopes written from the output; codes as in src/ops.rs (snippet).
+
+const ACT_IDENTITY: u32 = 0u;
+const ACT_RELU: u32 = 1u;
+const ACT_LEAKY_RELU: u32 = 2u;
+const ACT_TANH: u32 = 3u;
+const ACT_SIGMOID: u32 = 4u;
+const LEAKY_RELU_SLOPE: f32 = 0.01;
+// tanh(20) is 1 in f32; clamping keeps drivers that build tanh from exp away from inf/inf.
+const TANH_CLAMP: f32 = 20.0;
+
+fn stable_sigmoid(v: f32) -> f32 {
+    if (v >= 0.0) {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    let e = exp(v);
+    return e / (1.0 + e);
+}
+
+fn activate(v: f32, act: u32) -> f32 {
+    switch act {
+        case ACT_RELU: { return max(v, 0.0); }
+        case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE * v, v, v > 0.0); }
+        case ACT_TANH: { return tanh(clamp(v, -TANH_CLAMP, TANH_CLAMP)); }
+        case ACT_SIGMOID: { return stable_sigmoid(v); }
+        default: { return v; }
+    }
+}
+
+fn slope_from_output(y: f32, act: u32) -> f32 {
+    switch act {
+        case ACT_RELU: { return select(0.0, 1.0, y > 0.0); }
+        case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE, 1.0, y > 0.0); }
+        case ACT_TANH: { return 1.0 - y * y; }
+        case ACT_SIGMOID: { return y * (1.0 - y); }
+        default: { return 1.0; }
+    }
+}

@@ -1,0 +1,27 @@
+//! Builds a batch on the GPU: rows of a resident u8 data set (packed in u32) picked by a permutation, scaled to [0, 1].
+
+struct GatherParams {
+    rows: u32,
+    dim: u32,
+    perm_offset: u32,
+    out_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: GatherParams;
+@group(0) @binding(2) var<storage, read> data: array<u32>;
+@group(0) @binding(3) var<storage, read> perm: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = element_index(gid, groups);
+    if (i >= params.rows * params.dim) {
+        return;
+    }
+    let r = i / params.dim;
+    let j = i % params.dim;
+    let image = perm[params.perm_offset + frame.batch_start + r];
+    let byte = image * params.dim + j;
+    let value = (data[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xFFu;
+    out[params.out_offset + i] = f32(value) / 255.0;
+}

@@ -1,0 +1,27 @@
+//! Writes the KL gradient: grad_mu = s*mu, grad_logvar = s*(exp(logvar) - 1)/2, s = kl_weight*grad_scale.
+
+struct KlBackwardParams {
+    rows: u32,
+    latent: u32,
+    stats_offset: u32,
+    grad_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: KlBackwardParams;
+@group(0) @binding(2) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad_stats: array<f32>;
+
+@compute @workgroup_size(256)
+fn kl_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = element_index(gid, groups);
+    if (i >= params.rows * params.latent) {
+        return;
+    }
+    let r = i / params.latent;
+    let j = i % params.latent;
+    let mu_at = r * 2u * params.latent + j;
+    let lv_at = mu_at + params.latent;
+    let scale = frame.kl_weight * frame.grad_scale;
+    grad_stats[params.grad_offset + mu_at] = scale * stats[params.stats_offset + mu_at];
+    grad_stats[params.grad_offset + lv_at] = scale * 0.5 * (exp(stats[params.stats_offset + lv_at]) - 1.0);
+}

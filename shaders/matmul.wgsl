@@ -1,0 +1,80 @@
+//! C = op(A) * op(B) (+ C) for any shapes and transposes, scalar loads: the fallback when vec4 loads do not fit.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_a: u32,
+    trans_b: u32,
+    accumulate: u32,
+    a_offset: u32,
+    b_offset: u32,
+    c_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Each invocation owns a BLOCK x BLOCK tile of C; a workgroup is 8 x 8 invocations.
+const BLOCK: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn load_a(i: u32, p: u32) -> f32 {
+    if (params.trans_a != 0u) {
+        return a[params.a_offset + p * params.m + i];
+    }
+    return a[params.a_offset + i * params.k + p];
+}
+
+fn load_b(p: u32, j: u32) -> f32 {
+    if (params.trans_b != 0u) {
+        return b[params.b_offset + j * params.k + p];
+    }
+    return b[params.b_offset + p * params.n + j];
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * BLOCK;
+    let col0 = gid.x * BLOCK;
+    if (row0 >= params.m || col0 >= params.n) {
+        return;
+    }
+    // Edge tiles load clamped rows/columns (valid memory) and never store them.
+    var rows: array<u32, BLOCK>;
+    var cols: array<u32, BLOCK>;
+    for (var t = 0u; t < BLOCK; t++) {
+        rows[t] = min(row0 + t, params.m - 1u);
+        cols[t] = min(col0 + t, params.n - 1u);
+    }
+    var acc: array<array<f32, BLOCK>, BLOCK>;
+    for (var p = 0u; p < params.k; p++) {
+        var av: array<f32, BLOCK>;
+        var bv: array<f32, BLOCK>;
+        for (var t = 0u; t < BLOCK; t++) {
+            av[t] = load_a(rows[t], p);
+            bv[t] = load_b(p, cols[t]);
+        }
+        for (var i = 0u; i < BLOCK; i++) {
+            for (var j = 0u; j < BLOCK; j++) {
+                acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+            }
+        }
+    }
+    for (var i = 0u; i < BLOCK; i++) {
+        for (var j = 0u; j < BLOCK; j++) {
+            if (row0 + i < params.m && col0 + j < params.n) {
+                let at = params.c_offset + (row0 + i) * params.n + col0 + j;
+                var value = acc[i][j];
+                if (params.accumulate != 0u) {
+                    value += c[at];
+                }
+                c[at] = value;
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! C = op(A) * op(B) (+ C) with every load a vec4 and a register block per invocation, no workgroup memory.
+//!
+//! Fast on CPU-like devices (lavapipe turns each storage load into a loop over SIMD lanes, so fewer,
+//! wider loads win). Needs the vectorized dimensions and all offsets to be multiples of 4; offsets
+//! here are in vec4 units. Three entry points, one per product of a dense layer:
+//! NT (forward X*W^T), NN (input gradient dY*W), TN (weight gradient dY^T*X).
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_a: u32,
+    trans_b: u32,
+    accumulate: u32,
+    a_offset: u32,
+    b_offset: u32,
+    c_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Rows of C per invocation; each invocation owns ROWS x 4 outputs (one vec4 of columns).
+const ROWS: u32 = 8u;
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+
+fn store_rows(acc: ptr<function, array<vec4<f32>, ROWS>>, row0: u32, col4: u32) {
+    let n4 = params.n / 4u;
+    for (var r = 0u; r < ROWS; r++) {
+        if (row0 + r < params.m) {
+            let at = params.c_offset + (row0 + r) * n4 + col4;
+            var value = (*acc)[r];
+            if (params.accumulate != 0u) {
+                value += c[at];
+            }
+            c[at] = value;
+        }
+    }
+}
+
+// C[m x n] = A[m x k] * B[k x n]; needs k % 4 == 0 and n % 4 == 0.
+@compute @workgroup_size(8, 8)
+fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    let col4 = gid.x;
+    let row0 = gid.y * ROWS;
+    if (col4 >= n4 || row0 >= params.m) {
+        return;
+    }
+    var a_rows: array<u32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        a_rows[r] = params.a_offset + min(row0 + r, params.m - 1u) * k4;
+    }
+    var acc: array<vec4<f32>, ROWS>;
+    for (var p4 = 0u; p4 < k4; p4++) {
+        let b_at = params.b_offset + p4 * 4u * n4 + col4;
+        let b0 = b[b_at];
+        let b1 = b[b_at + n4];
+        let b2 = b[b_at + 2u * n4];
+        let b3 = b[b_at + 3u * n4];
+        for (var r = 0u; r < ROWS; r++) {
+            let av = a[a_rows[r] + p4];
+            acc[r] = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc[r]))));
+        }
+    }
+    store_rows(&acc, row0, col4);
+}
+
+// C[m x n] = A[m x k] * B[n x k]^T; needs k % 4 == 0 and n % 4 == 0.
+@compute @workgroup_size(8, 8)
+fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    let col4 = gid.x;
+    let row0 = gid.y * ROWS;
+    if (col4 >= n4 || row0 >= params.m) {
+        return;
+    }
+    var a_rows: array<u32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        a_rows[r] = params.a_offset + min(row0 + r, params.m - 1u) * k4;
+    }
+    let b_row0 = params.b_offset + col4 * 4u * k4;
+    var acc: array<vec4<f32>, ROWS>;
+    for (var p4 = 0u; p4 < k4; p4++) {
+        let b0 = b[b_row0 + p4];
+        let b1 = b[b_row0 + k4 + p4];
+        let b2 = b[b_row0 + 2u * k4 + p4];
+        let b3 = b[b_row0 + 3u * k4 + p4];
+        for (var r = 0u; r < ROWS; r++) {
+            let av = a[a_rows[r] + p4];
+            acc[r] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
+        }
+    }
+    store_rows(&acc, row0, col4);
+}
+
+// C[m x n] = A[k x m]^T * B[k x n]; needs m % 4 == 0 and n % 4 == 0.
+@compute @workgroup_size(8, 8)
+fn matmul_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let m4 = params.m / 4u;
+    let n4 = params.n / 4u;
+    let col4 = gid.x;
+    let row0 = gid.y * ROWS;
+    if (col4 >= n4 || row0 >= params.m) {
+        return;
+    }
+    // ROWS = 8 rows of C are two vec4 of a row of A; the second may lie past m (clamped, not stored).
+    let a_lo = params.a_offset + row0 / 4u;
+    let a_hi = params.a_offset + min(row0 / 4u + 1u, m4 - 1u);
+    var acc: array<vec4<f32>, ROWS>;
+    for (var p = 0u; p < params.k; p++) {
+        let lo = a[a_lo + p * m4];
+        let hi = a[a_hi + p * m4];
+        let bv = b[params.b_offset + p * n4 + col4];
+        acc[0] = fma(vec4<f32>(lo.x), bv, acc[0]);
+        acc[1] = fma(vec4<f32>(lo.y), bv, acc[1]);
+        acc[2] = fma(vec4<f32>(lo.z), bv, acc[2]);
+        acc[3] = fma(vec4<f32>(lo.w), bv, acc[3]);
+        acc[4] = fma(vec4<f32>(hi.x), bv, acc[4]);
+        acc[5] = fma(vec4<f32>(hi.y), bv, acc[5]);
+        acc[6] = fma(vec4<f32>(hi.z), bv, acc[6]);
+        acc[7] = fma(vec4<f32>(hi.w), bv, acc[7]);
+    }
+    store_rows(&acc, row0, col4);
+}

@@ -1,0 +1,359 @@
+//! `Backend` on the GPU: buffers on the device, op lists turned once into bound dispatches, and a
+//! replay that records every dispatch of a step into one compute pass and submits once.
+
+use std::rc::Rc;
+
+use wgpu::util::DeviceExt;
+
+use crate::backend::{Backend, BackendError};
+use crate::ops::{BufferId, DType, Frame, Op};
+use crate::reference::check_op;
+
+use super::context::{GpuContext, GpuError, GpuOptions};
+use super::encode::{encode, KernelCall, MatmulStrategy};
+use super::kernels::{Kernel, Pipeline, Pipelines};
+
+struct DeviceBuffer {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+struct Dispatch {
+    pipeline: Rc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+/// An op list bound to buffers: replaying it is one pass of `dispatches`.
+pub struct GpuProgram {
+    dispatches: Vec<Dispatch>,
+    /// The kernel of each dispatch, for reports.
+    pub kernels: Vec<Kernel>,
+    // The shape uniforms live as long as the bind groups that read them.
+    _uniforms: Vec<wgpu::Buffer>,
+}
+
+pub struct GpuBackend {
+    context: GpuContext,
+    pipelines: Pipelines,
+    buffers: Vec<DeviceBuffer>,
+    frame: wgpu::Buffer,
+    /// Bound where an op leaves an optional output out.
+    dummy: wgpu::Buffer,
+    matmul: MatmulStrategy,
+}
+
+/// Buffers are padded to 16 bytes so that vec4 views of them are whole.
+fn padded_bytes(len: usize) -> u64 {
+    ((len * 4).div_ceil(16) * 16).max(16) as u64
+}
+
+impl GpuBackend {
+    pub fn open(options: &GpuOptions) -> Result<Self, GpuError> {
+        Ok(Self::new(GpuContext::open(options)?))
+    }
+
+    pub fn new(context: GpuContext) -> Self {
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let frame = context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("frame"),
+            size: std::mem::size_of::<Frame>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let dummy = context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("unused output"),
+            size: 16,
+            usage: storage,
+            mapped_at_creation: false,
+        });
+        Self {
+            context,
+            pipelines: Pipelines::default(),
+            buffers: Vec::new(),
+            frame,
+            dummy,
+            matmul: MatmulStrategy::Vec4WhereAligned,
+        }
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.context
+    }
+
+    /// Chooses the matrix-multiply kernels of programs prepared from now on.
+    pub fn set_matmul_strategy(&mut self, strategy: MatmulStrategy) {
+        self.matmul = strategy;
+    }
+
+    pub fn matmul_strategy(&self) -> MatmulStrategy {
+        self.matmul
+    }
+
+    /// Compiles the pipelines a program needs (also done lazily by `prepare`), so that timing
+    /// can leave shader compilation out.
+    fn bind(&mut self, call: &KernelCall) -> (Dispatch, wgpu::Buffer) {
+        let device = &self.context.device;
+        let pipeline = self.pipelines.get(device, call.kernel);
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(call.kernel.entry_point()),
+            contents: bytemuck::cast_slice(&call.params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: self.frame.as_entire_binding(),
+            },
+        ];
+        for (i, buffer) in call.storage.iter().enumerate() {
+            let buffer = match buffer {
+                Some(id) => &self.buffers[id.0].buffer,
+                None => &self.dummy,
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: 2 + i as u32,
+                resource: buffer.as_entire_binding(),
+            });
+        }
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(call.kernel.entry_point()),
+            layout: &pipeline.layout,
+            entries: &entries,
+        });
+        (
+            Dispatch {
+                pipeline,
+                bind_group,
+                workgroups: call.workgroups,
+            },
+            uniform,
+        )
+    }
+
+    fn read_words(
+        &mut self,
+        buffer: BufferId,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<u32>, GpuError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let device = &self.context.device;
+        let size = (len * 4) as u64;
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(
+            &self.buffers[buffer.0].buffer,
+            (offset * 4) as u64,
+            &staging,
+            0,
+            size,
+        );
+        self.context.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        self.context.wait_idle()?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let words = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// Runs raw Philox blocks on the GPU (for the bit-exactness tests of the WGSL RNG).
+    pub fn philox_blocks(
+        &mut self,
+        counters: &[[u32; 4]],
+        key: [u32; 2],
+    ) -> Result<Vec<[u32; 4]>, BackendError> {
+        let n = counters.len();
+        let input = self.create_buffer("philox counters", n * 4, DType::U32)?;
+        let output = self.create_buffer("philox blocks", n * 4, DType::U32)?;
+        self.write_u32(input, 0, bytemuck::cast_slice(counters));
+        let max = self.context.limits.max_compute_workgroups_per_dimension;
+        let groups = (n as u32).div_ceil(256);
+        let call = KernelCall {
+            kernel: Kernel::PhiloxBlocks,
+            params: vec![n as u32, key[0], key[1], 0],
+            storage: vec![Some(input), Some(output)],
+            workgroups: if groups <= max {
+                [groups, 1, 1]
+            } else {
+                [max, groups.div_ceil(max), 1]
+            },
+        };
+        let (dispatch, uniform) = self.bind(&call);
+        let program = GpuProgram {
+            dispatches: vec![dispatch],
+            kernels: vec![Kernel::PhiloxBlocks],
+            _uniforms: vec![uniform],
+        };
+        self.run(&program, &Frame::default())?;
+        let words = self.read_u32(output, 0, n * 4)?;
+        Ok(words.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+}
+
+impl Backend for GpuBackend {
+    type Program = GpuProgram;
+
+    fn describe(&self) -> String {
+        self.context.describe()
+    }
+
+    fn create_buffer(
+        &mut self,
+        label: &str,
+        len: usize,
+        _dtype: DType,
+    ) -> Result<BufferId, BackendError> {
+        let bytes = padded_bytes(len);
+        let limit = self
+            .context
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.context.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(BackendError::BufferTooLarge {
+                label: label.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        let buffer = self.context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.buffers.push(DeviceBuffer { buffer, len });
+        Ok(BufferId(self.buffers.len() - 1))
+    }
+
+    fn write_f32(&mut self, buffer: BufferId, offset: usize, data: &[f32]) {
+        self.write_u32(buffer, offset, bytemuck::cast_slice(data));
+    }
+
+    fn write_u32(&mut self, buffer: BufferId, offset: usize, data: &[u32]) {
+        let target = &self.buffers[buffer.0];
+        assert!(
+            offset + data.len() <= target.len,
+            "write of {}..{} past a buffer of {}",
+            offset,
+            offset + data.len(),
+            target.len
+        );
+        if !data.is_empty() {
+            self.context.queue.write_buffer(
+                &target.buffer,
+                (offset * 4) as u64,
+                bytemuck::cast_slice(data),
+            );
+        }
+    }
+
+    fn read_f32(
+        &mut self,
+        buffer: BufferId,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<f32>, BackendError> {
+        Ok(bytemuck::cast_slice(&self.read_u32(buffer, offset, len)?).to_vec())
+    }
+
+    fn read_u32(
+        &mut self,
+        buffer: BufferId,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<u32>, BackendError> {
+        assert!(offset + len <= self.buffers[buffer.0].len);
+        Ok(self.read_words(buffer, offset, len)?)
+    }
+
+    fn prepare(&mut self, ops: &[Op]) -> Result<GpuProgram, BackendError> {
+        let lens: Vec<usize> = self.buffers.iter().map(|b| b.len).collect();
+        let max = self.context.limits.max_compute_workgroups_per_dimension;
+        let mut dispatches = Vec::with_capacity(ops.len());
+        let mut uniforms = Vec::with_capacity(ops.len());
+        let mut kernels = Vec::with_capacity(ops.len());
+        for op in ops {
+            check_op(op, &lens)?;
+            let call = encode(op, self.matmul, max);
+            if let Some(&over) = call.workgroups.iter().find(|&&g| g > max) {
+                return Err(BackendError::InvalidOp {
+                    op: op.kernel_name(),
+                    reason: format!(
+                        "needs {over} workgroups in one dimension; the device allows {max}"
+                    ),
+                });
+            }
+            let (dispatch, uniform) = self.bind(&call);
+            kernels.push(call.kernel);
+            dispatches.push(dispatch);
+            uniforms.push(uniform);
+        }
+        self.context.check_errors()?;
+        Ok(GpuProgram {
+            dispatches,
+            kernels,
+            _uniforms: uniforms,
+        })
+    }
+
+    fn run(&mut self, program: &GpuProgram, frame: &Frame) -> Result<(), BackendError> {
+        let context = &self.context;
+        context
+            .queue
+            .write_buffer(&self.frame, 0, bytemuck::bytes_of(frame));
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        {
+            // One pass for the whole program: many passes per submit are slow on lavapipe.
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("step"),
+                timestamp_writes: None,
+            });
+            for dispatch in &program.dispatches {
+                pass.set_pipeline(&dispatch.pipeline.pipeline);
+                pass.set_bind_group(0, &dispatch.bind_group, &[]);
+                let [x, y, z] = dispatch.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+            }
+        }
+        context.queue.submit([encoder.finish()]);
+        Ok(context.check_errors()?)
+    }
+
+    fn synchronize(&mut self) -> Result<(), BackendError> {
+        Ok(self.context.wait_idle()?)
+    }
+}

@@ -1,0 +1,12 @@
+//! vae-gpu: variational autoencoders trained on the GPU through wgpu, with every kernel written in
+//! WGSL and a CPU reference of each that the tests hold the GPU to.
+
+pub mod backend;
+pub mod checkpoint;
+pub mod data;
+pub mod gpu;
+pub mod image_grid;
+pub mod ops;
+pub mod reference;
+pub mod rng;
+pub mod tolerance;

@@ -1,0 +1,136 @@
+//! Where each weight and bias lives in the flat parameter buffer, and its PyTorch-style name.
+//!
+//! One flat buffer lets the optimizer update the whole model in one dispatch. Weights are stored
+//! [out, in] row-major, as `nn.Linear` keeps them, so checkpoints are plain copies. Every tensor
+//! starts at a multiple of 4 floats so that the vec4 kernels can read it.
+
+use super::VaeConfig;
+use crate::ops::Activation;
+
+/// Offsets are aligned to this many floats (one vec4).
+const ALIGN: usize = 4;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Offset of the [outputs, inputs] weight.
+    pub weight: usize,
+    /// Offset of the [outputs] bias.
+    pub bias: usize,
+    pub activation: Activation,
+}
+
+/// A named tensor of the checkpoint: a range of the flat buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+}
+
+impl ParamTensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamLayout {
+    /// Hidden layers, then the head that outputs [mu | logvar] (2·latent, identity).
+    pub encoder: Vec<DenseLayer>,
+    /// Mirrored hidden layers, then the output layer (logits, identity).
+    pub decoder: Vec<DenseLayer>,
+    pub tensors: Vec<ParamTensor>,
+    /// Length of the flat buffer, padding included.
+    pub len: usize,
+}
+
+impl ParamLayout {
+    pub fn new(config: &VaeConfig) -> Self {
+        let mut len = 0;
+        let mut alloc = |count: usize| {
+            let offset = len;
+            len += count.div_ceil(ALIGN) * ALIGN;
+            offset
+        };
+        let mut layer = |inputs: usize, outputs: usize, activation: Activation| DenseLayer {
+            inputs,
+            outputs,
+            weight: alloc(inputs * outputs),
+            bias: alloc(outputs),
+            activation,
+        };
+        let l = config.latent;
+        let mut encoder = Vec::new();
+        let mut width = config.input_dim;
+        for &h in &config.hidden {
+            encoder.push(layer(width, h, config.activation));
+            width = h;
+        }
+        encoder.push(layer(width, 2 * l, Activation::Identity));
+        let mut decoder = Vec::new();
+        let mut width = l;
+        for &h in config.hidden.iter().rev() {
+            decoder.push(layer(width, h, config.activation));
+            width = h;
+        }
+        decoder.push(layer(width, config.input_dim, Activation::Identity));
+
+        // Names as an nn.Sequential with activations between the Linear modules (indices 0, 2,
+        // …), and separate mu / logvar heads, which are the two halves of the fused head here.
+        let mut tensors = Vec::new();
+        let mut linear = |prefix: String, layer: &DenseLayer| {
+            tensors.push(ParamTensor {
+                name: format!("{prefix}.weight"),
+                shape: vec![layer.outputs, layer.inputs],
+                offset: layer.weight,
+            });
+            tensors.push(ParamTensor {
+                name: format!("{prefix}.bias"),
+                shape: vec![layer.outputs],
+                offset: layer.bias,
+            });
+        };
+        let (head, hidden) = encoder.split_last().expect("the encoder has a head");
+        for (i, layer) in hidden.iter().enumerate() {
+            linear(format!("encoder.{}", 2 * i), layer);
+        }
+        for (i, layer) in decoder.iter().enumerate() {
+            linear(format!("decoder.{}", 2 * i), layer);
+        }
+        let w = head.inputs;
+        for (half, name) in ["mu", "logvar"].into_iter().enumerate() {
+            tensors.push(ParamTensor {
+                name: format!("{name}.weight"),
+                shape: vec![l, w],
+                offset: head.weight + half * l * w,
+            });
+            tensors.push(ParamTensor {
+                name: format!("{name}.bias"),
+                shape: vec![l],
+                offset: head.bias + half * l,
+            });
+        }
+        Self {
+            encoder,
+            decoder,
+            tensors,
+            len,
+        }
+    }
+
+    /// Every dense layer, encoder first.
+    pub fn layers(&self) -> impl Iterator<Item = &DenseLayer> {
+        self.encoder.iter().chain(&self.decoder)
+    }
+
+    /// Number of trainable values (padding excluded).
+    pub fn parameter_count(&self) -> usize {
+        self.tensors.iter().map(ParamTensor::len).sum()
+    }
+}

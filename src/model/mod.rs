@@ -1,0 +1,12 @@
+//! The VAE, written once against the `Backend` interface: its shape, its parameter layout, its
+//! initialization, and the op lists of a training step, an evaluation, sampling and reconstruction.
+
+mod config;
+mod init;
+mod layout;
+mod vae;
+
+pub use config::{ConfigError, VaeConfig};
+pub use init::init_parameters;
+pub use layout::{DenseLayer, ParamLayout, ParamTensor};
+pub use vae::{DeviceData, Metric, MetricValues, Vae, EVAL_STREAM, SAMPLE_STREAM, TRAIN_STREAM};

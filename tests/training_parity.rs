@@ -1,0 +1,144 @@
+//! Whole training steps on the GPU and on the CPU reference from the same parameters, batches and
+//! seed: one step agrees per parameter tensor, and 200 steps agree in their per-step losses.
+
+mod common;
+
+use vae_gpu::backend::Backend;
+use vae_gpu::data::Dataset;
+use vae_gpu::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
+use vae_gpu::ops::{Activation, DType, Frame, View};
+use vae_gpu::optim::AdamConfig;
+use vae_gpu::reference::CpuBackend;
+use vae_gpu::rng::PhiloxStream;
+use vae_gpu::tolerance::{relative_error, SHORT_RUN_LOSS, TRAINING_STEP};
+
+struct Setup<B: Backend> {
+    vae: Vae,
+    program: B::Program,
+    perm: usize,
+}
+
+/// The model, the embedded data's first `images` training images and a shuffled permutation of
+/// them on one backend.
+fn setup<B: Backend>(
+    backend: &mut B,
+    config: &VaeConfig,
+    rows: usize,
+    images: usize,
+    seed: u64,
+) -> Setup<B> {
+    let data = Dataset::embedded();
+    let dim = data.dim();
+    let device_data = DeviceData::upload(backend, &data.images[..images * dim], dim).unwrap();
+    let mut perm: Vec<u32> = (0..images as u32).collect();
+    PhiloxStream::new(seed, 7).shuffle(&mut perm);
+    let perm_buffer = backend.create_buffer("perm", images, DType::U32).unwrap();
+    backend.write_u32(perm_buffer, 0, &perm);
+    let vae = Vae::new(backend, config.clone(), rows).unwrap();
+    vae.write_parameters(backend, &init_parameters(&vae.layout, seed));
+    let program = backend
+        .prepare(&vae.train_step(&device_data, View::whole(perm_buffer, images), rows))
+        .unwrap();
+    Setup {
+        vae,
+        program,
+        perm: images,
+    }
+}
+
+fn frame(seed: u64, step: u32, batch_start: usize, adam: &AdamConfig) -> Frame {
+    let mut frame = Frame::with_seed(seed);
+    frame.step = step;
+    frame.batch_start = batch_start as u32;
+    adam.fill_frame(&mut frame, u64::from(step) + 1, adam.lr);
+    frame
+}
+
+#[test]
+fn one_training_step_matches_cpu_in_every_parameter_tensor() {
+    let Some(mut gpu) = common::gpu() else { return };
+    let mut cpu = CpuBackend::new();
+    let config = VaeConfig::mnist_default();
+    let rows = 33;
+    let adam = AdamConfig {
+        weight_decay: 0.01,
+        ..AdamConfig::default()
+    };
+    let g = setup(&mut gpu, &config, rows, 100, 1);
+    let c = setup(&mut cpu, &config, rows, 100, 1);
+    let f = frame(1, 0, 17, &adam);
+    gpu.run(&g.program, &f).unwrap();
+    cpu.run(&c.program, &f).unwrap();
+
+    let gpu_grads = g.vae.read_gradients(&mut gpu).unwrap();
+    let cpu_grads = c.vae.read_gradients(&mut cpu).unwrap();
+    let gpu_params = g.vae.read_parameters(&mut gpu).unwrap();
+    let cpu_params = c.vae.read_parameters(&mut cpu).unwrap();
+    for tensor in &g.vae.layout.tensors {
+        let range = tensor.offset..tensor.offset + tensor.len();
+        let grad_error = relative_error(&gpu_grads[range.clone()], &cpu_grads[range.clone()]);
+        let error = relative_error(&gpu_params[range.clone()], &cpu_params[range]);
+        eprintln!(
+            "{:16} gradient {grad_error:.2e}  parameters {error:.2e}",
+            tensor.name
+        );
+        assert!(
+            error <= TRAINING_STEP,
+            "{}: parameters differ by {error:e}",
+            tensor.name
+        );
+        assert!(
+            grad_error <= TRAINING_STEP,
+            "{}: gradients differ by {grad_error:e}",
+            tensor.name
+        );
+    }
+    // The step did something: parameters moved away from their initial values.
+    let initial = init_parameters(&g.vae.layout, 1);
+    assert!(relative_error(&gpu_params, &initial) > 1e-3);
+}
+
+#[test]
+fn two_hundred_steps_match_cpu_in_per_step_loss() {
+    let Some(mut gpu) = common::gpu() else { return };
+    let mut cpu = CpuBackend::new();
+    let config = VaeConfig {
+        input_dim: 784,
+        hidden: vec![48],
+        latent: 6,
+        activation: Activation::Relu,
+    };
+    let (rows, images, steps) = (24, 480, 200);
+    let adam = AdamConfig::default();
+    let g = setup(&mut gpu, &config, rows, images, 2);
+    let c = setup(&mut cpu, &config, rows, images, 2);
+    let mut worst = 0.0f64;
+    let mut first_and_last = Vec::new();
+    for step in 0..steps {
+        let start = (step * rows) % (g.perm - rows + 1);
+        let f = frame(2, step as u32, start, &adam);
+        gpu.run(&g.program, &f).unwrap();
+        cpu.run(&c.program, &f).unwrap();
+        let gm = g.vae.read_metrics(&mut gpu).unwrap();
+        let cm = c.vae.read_metrics(&mut cpu).unwrap();
+        let gl = gm.get(Metric::StepBce) + gm.get(Metric::StepKl);
+        let cl = cm.get(Metric::StepBce) + cm.get(Metric::StepKl);
+        let error = relative_error(&[gl], &[cl]);
+        assert!(
+            error <= SHORT_RUN_LOSS,
+            "step {step}: gpu loss {gl}, cpu loss {cl}"
+        );
+        worst = worst.max(error);
+        if step == 0 || step == steps - 1 {
+            first_and_last.push(cl / rows as f32);
+        }
+    }
+    eprintln!(
+        "{steps} steps: worst per-step loss difference {worst:.2e}; loss/image {first_and_last:?}"
+    );
+    // And it trained: the loss fell.
+    assert!(
+        first_and_last[1] < 0.6 * first_and_last[0],
+        "{first_and_last:?}"
+    );
+}

@@ -1,9 +1,15 @@
-//! C = op(A) * op(B) (+ C) with every load a vec4 and a register block per invocation, no workgroup memory.
+//! C = op(A) * op(B) (+ C) with vec4 loads and a register block per invocation, tuned for CPU-like devices.
 //!
-//! Fast on CPU-like devices (lavapipe turns each storage load into a loop over SIMD lanes, so fewer,
-//! wider loads win). Needs the vectorized dimensions and all offsets to be multiples of 4; offsets
-//! here are in vec4 units. Three entry points, one per product of a dense layer:
-//! NT (forward X*W^T), NN (input gradient dY*W), TN (weight gradient dY^T*X).
+//! lavapipe (llvmpipe) runs 8 invocations per SIMD vector, and turns a storage load whose address
+//! differs between invocations into a loop over the lanes, while a load whose address is the same
+//! for all of them (it depends only on the workgroup id and loop counters: "uniform") is one load.
+//! So each workgroup owns a block of ROWS rows of C, addressed by workgroup_id.y alone, and its
+//! invocations spread over groups of 4 columns: every read of op(A) is uniform, and each divergent
+//! vec4 read of op(B) feeds ROWS x 4 multiply-adds.
+//!
+//! Needs the vectorized dimensions and all offsets to be multiples of 4; offsets here count vec4s.
+//! Three entry points, one per product of a dense layer: NT (forward X*W^T), NN (input gradient
+//! dY*W), TN (weight gradient dY^T*X).
 
 struct MatmulParams {
     m: u32,
@@ -20,41 +26,46 @@ struct MatmulParams {
     _pad2: u32,
 }
 
-// Rows of C per invocation; each invocation owns ROWS x 4 outputs (one vec4 of columns).
+// Rows of C per workgroup; each invocation owns ROWS x 4 outputs (one vec4 of columns).
 const ROWS: u32 = 8u;
+// Invocations per workgroup, each on its own group of 4 columns.
+const LANES: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
 
-fn store_rows(acc: ptr<function, array<vec4<f32>, ROWS>>, row0: u32, col4: u32) {
+// Stores one row of a block (adding the old value when accumulating). Callers write the 8 calls
+// out: a store loop over a dynamic index, or the accumulators passed by pointer, keeps them out of
+// registers on lavapipe (1.4x slower).
+fn store_row(value: vec4<f32>, row: u32, col4: u32) {
     let n4 = params.n / 4u;
-    for (var r = 0u; r < ROWS; r++) {
-        if (row0 + r < params.m) {
-            let at = params.c_offset + (row0 + r) * n4 + col4;
-            var value = (*acc)[r];
-            if (params.accumulate != 0u) {
-                value += c[at];
-            }
+    if (row < params.m) {
+        let at = params.c_offset + row * n4 + col4;
+        if (params.accumulate != 0u) {
+            c[at] = value + c[at];
+        } else {
             c[at] = value;
         }
     }
 }
 
+// vec4 index of row `row0 + r` of a row-major matrix of `width4` vec4s per row, the row clamped
+// into [0, m) so that edge blocks read valid memory (their extra rows are never stored).
+fn row_start(offset: u32, row0: u32, r: u32, width4: u32) -> u32 {
+    return offset + min(row0 + r, params.m - 1u) * width4;
+}
+
 // C[m x n] = A[m x k] * B[k x n]; needs k % 4 == 0 and n % 4 == 0.
-@compute @workgroup_size(8, 8)
-fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
+@compute @workgroup_size(LANES)
+fn matmul_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let n4 = params.n / 4u;
     let k4 = params.k / 4u;
-    let col4 = gid.x;
-    let row0 = gid.y * ROWS;
-    if (col4 >= n4 || row0 >= params.m) {
+    let col4 = wid.x * LANES + lane;
+    let row0 = wid.y * ROWS;
+    if (col4 >= n4) {
         return;
-    }
-    var a_rows: array<u32, ROWS>;
-    for (var r = 0u; r < ROWS; r++) {
-        a_rows[r] = params.a_offset + min(row0 + r, params.m - 1u) * k4;
     }
     var acc: array<vec4<f32>, ROWS>;
     for (var p4 = 0u; p4 < k4; p4++) {
@@ -64,26 +75,29 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3<u32>) {
         let b2 = b[b_at + 2u * n4];
         let b3 = b[b_at + 3u * n4];
         for (var r = 0u; r < ROWS; r++) {
-            let av = a[a_rows[r] + p4];
+            let av = a[row_start(params.a_offset, row0, r, k4) + p4];
             acc[r] = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc[r]))));
         }
     }
-    store_rows(&acc, row0, col4);
+    store_row(acc[0], row0 + 0u, col4);
+    store_row(acc[1], row0 + 1u, col4);
+    store_row(acc[2], row0 + 2u, col4);
+    store_row(acc[3], row0 + 3u, col4);
+    store_row(acc[4], row0 + 4u, col4);
+    store_row(acc[5], row0 + 5u, col4);
+    store_row(acc[6], row0 + 6u, col4);
+    store_row(acc[7], row0 + 7u, col4);
 }
 
 // C[m x n] = A[m x k] * B[n x k]^T; needs k % 4 == 0 and n % 4 == 0.
-@compute @workgroup_size(8, 8)
-fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
+@compute @workgroup_size(LANES)
+fn matmul_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let n4 = params.n / 4u;
     let k4 = params.k / 4u;
-    let col4 = gid.x;
-    let row0 = gid.y * ROWS;
-    if (col4 >= n4 || row0 >= params.m) {
+    let col4 = wid.x * LANES + lane;
+    let row0 = wid.y * ROWS;
+    if (col4 >= n4) {
         return;
-    }
-    var a_rows: array<u32, ROWS>;
-    for (var r = 0u; r < ROWS; r++) {
-        a_rows[r] = params.a_offset + min(row0 + r, params.m - 1u) * k4;
     }
     let b_row0 = params.b_offset + col4 * 4u * k4;
     var acc: array<vec4<f32>, ROWS>;
@@ -93,24 +107,31 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3<u32>) {
         let b2 = b[b_row0 + 2u * k4 + p4];
         let b3 = b[b_row0 + 3u * k4 + p4];
         for (var r = 0u; r < ROWS; r++) {
-            let av = a[a_rows[r] + p4];
+            let av = a[row_start(params.a_offset, row0, r, k4) + p4];
             acc[r] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
         }
     }
-    store_rows(&acc, row0, col4);
+    store_row(acc[0], row0 + 0u, col4);
+    store_row(acc[1], row0 + 1u, col4);
+    store_row(acc[2], row0 + 2u, col4);
+    store_row(acc[3], row0 + 3u, col4);
+    store_row(acc[4], row0 + 4u, col4);
+    store_row(acc[5], row0 + 5u, col4);
+    store_row(acc[6], row0 + 6u, col4);
+    store_row(acc[7], row0 + 7u, col4);
 }
 
 // C[m x n] = A[k x m]^T * B[k x n]; needs m % 4 == 0 and n % 4 == 0.
-@compute @workgroup_size(8, 8)
-fn matmul_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
+@compute @workgroup_size(LANES)
+fn matmul_tn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let m4 = params.m / 4u;
     let n4 = params.n / 4u;
-    let col4 = gid.x;
-    let row0 = gid.y * ROWS;
-    if (col4 >= n4 || row0 >= params.m) {
+    let col4 = wid.x * LANES + lane;
+    let row0 = wid.y * ROWS;
+    if (col4 >= n4) {
         return;
     }
-    // ROWS = 8 rows of C are two vec4 of a row of A; the second may lie past m (clamped, not stored).
+    // ROWS = 8 rows of C are two vec4s of a row of A; the second may lie past m (clamped, not stored).
     let a_lo = params.a_offset + row0 / 4u;
     let a_hi = params.a_offset + min(row0 / 4u + 1u, m4 - 1u);
     var acc: array<vec4<f32>, ROWS>;
@@ -127,5 +148,12 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc[6] = fma(vec4<f32>(hi.z), bv, acc[6]);
         acc[7] = fma(vec4<f32>(hi.w), bv, acc[7]);
     }
-    store_rows(&acc, row0, col4);
+    store_row(acc[0], row0 + 0u, col4);
+    store_row(acc[1], row0 + 1u, col4);
+    store_row(acc[2], row0 + 2u, col4);
+    store_row(acc[3], row0 + 3u, col4);
+    store_row(acc[4], row0 + 4u, col4);
+    store_row(acc[5], row0 + 5u, col4);
+    store_row(acc[6], row0 + 6u, col4);
+    store_row(acc[7], row0 + 7u, col4);
 }

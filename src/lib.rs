@@ -12,3 +12,4 @@ pub mod optim;
 pub mod reference;
 pub mod rng;
 pub mod tolerance;
+pub mod workflows;

@@ -216,6 +216,39 @@ pub enum Op {
 }
 
 impl Op {
+    /// The kernel and its shape in a few words, for reports.
+    pub fn describe(&self) -> String {
+        let t = |trans: bool| if trans { "T" } else { "N" };
+        match *self {
+            Op::Gather { rows, dim, .. } => format!("gather {rows}x{dim}"),
+            Op::MatMul {
+                m,
+                n,
+                k,
+                trans_a,
+                trans_b,
+                ..
+            } => format!("matmul {}{} m={m} n={n} k={k}", t(trans_a), t(trans_b)),
+            Op::BiasAct {
+                rows, cols, act, ..
+            } => format!("bias_act {rows}x{cols} {}", act.name()),
+            Op::BiasActBackward {
+                rows, cols, act, ..
+            } => format!("bias_act_backward {rows}x{cols} {}", act.name()),
+            Op::ColumnSum { rows, cols, .. } => format!("column_sum {rows}x{cols}"),
+            Op::Reparameterize { rows, latent, .. } => format!("reparameterize {rows}x{latent}"),
+            Op::ReparameterizeBackward { rows, latent, .. } => {
+                format!("reparameterize_backward {rows}x{latent}")
+            }
+            Op::KlRows { rows, latent, .. } => format!("kl_rows {rows}x{latent}"),
+            Op::KlBackward { rows, latent, .. } => format!("kl_backward {rows}x{latent}"),
+            Op::BceRows { rows, cols, .. } => format!("bce_rows {rows}x{cols}"),
+            Op::SumInto { src, .. } => format!("sum_into {}", src.len),
+            Op::Adam { params, .. } => format!("adam {}", params.len),
+            Op::Normal { out, .. } => format!("normal {}", out.len),
+        }
+    }
+
     /// The kernel's name: the same as its WGSL entry point and CPU reference function.
     pub fn kernel_name(&self) -> &'static str {
         match self {

@@ -69,14 +69,31 @@ impl GpuBackend {
             usage: storage,
             mapped_at_creation: false,
         });
+        let matmul = Self::best_matmul_strategy(&context);
         Self {
             context,
             pipelines: Pipelines::default(),
             buffers: Vec::new(),
             frame,
             dummy,
-            matmul: MatmulStrategy::Vec4WhereAligned,
+            matmul,
         }
+    }
+
+    /// Subgroup kernels where the device has subgroups of 8 or more, vec4 kernels elsewhere.
+    pub fn best_matmul_strategy(context: &GpuContext) -> MatmulStrategy {
+        if context.features.contains(wgpu::Features::SUBGROUP)
+            && context.info.subgroup_min_size >= 8
+        {
+            MatmulStrategy::SubgroupWhereAligned
+        } else {
+            MatmulStrategy::Vec4WhereAligned
+        }
+    }
+
+    /// Whether the subgroup kernels can run here.
+    pub fn has_subgroups(&self) -> bool {
+        Self::best_matmul_strategy(&self.context) == MatmulStrategy::SubgroupWhereAligned
     }
 
     pub fn context(&self) -> &GpuContext {

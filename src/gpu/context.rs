@@ -182,6 +182,7 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -215,7 +216,8 @@ impl GpuContext {
         let limits = adapter.limits();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("vae-gpu"),
-            required_features: wgpu::Features::empty(),
+            // Subgroup operations let kernels share loads between lanes where the adapter has them.
+            required_features: adapter.features() & wgpu::Features::SUBGROUP,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -228,6 +230,7 @@ impl GpuContext {
                     source,
                 }
             })?;
+        let features = device.features();
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
@@ -240,6 +243,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            features,
             errors,
         })
     }

@@ -8,6 +8,9 @@ use super::kernels::Kernel;
 /// Which matrix-multiply kernels to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulStrategy {
+    /// The subgroup-broadcast kernels (shaders/matmul_subgroup.wgsl) wherever shapes and offsets
+    /// are multiples of 4, the scalar kernel elsewhere. Needs subgroups of at least 8.
+    SubgroupWhereAligned,
     /// The vec4 register-block kernels wherever shapes and offsets are multiples of 4, the scalar
     /// kernel elsewhere.
     Vec4WhereAligned,
@@ -29,6 +32,9 @@ const ELEMENTWISE_WORKGROUP: usize = 256;
 const MATMUL_WORKGROUP: usize = 8;
 const MATMUL_SCALAR_BLOCK: usize = 4;
 const MATMUL_VEC4_ROWS: usize = 8;
+const MATMUL_VEC4_LANES: usize = 32;
+const MATMUL_SUBGROUP_ROWS: usize = 32;
+const MATMUL_SUBGROUP_LANES: usize = 32;
 const COLUMN_WORKGROUP: usize = 64;
 const ROW_WORKGROUP: usize = 64;
 
@@ -58,7 +64,7 @@ fn off(view: &View) -> u32 {
     view.offset as u32
 }
 
-/// The matmul entry point for a product, and whether its offsets are counted in vec4s.
+/// The matmul kernel that runs a product under a strategy.
 pub fn matmul_kernel(strategy: MatmulStrategy, op: &Op) -> Kernel {
     let Op::MatMul {
         a,
@@ -74,14 +80,23 @@ pub fn matmul_kernel(strategy: MatmulStrategy, op: &Op) -> Kernel {
     else {
         unreachable!("matmul_kernel of a {}", op.kernel_name());
     };
-    if strategy == MatmulStrategy::Scalar {
-        return Kernel::Matmul;
-    }
+    let subgroup = match strategy {
+        MatmulStrategy::Scalar => return Kernel::Matmul,
+        MatmulStrategy::SubgroupWhereAligned => true,
+        MatmulStrategy::Vec4WhereAligned => false,
+    };
     let aligned = [a.offset, b.offset, c.offset].iter().all(|o| o % 4 == 0);
+    let pick = |plain, shared| if subgroup { shared } else { plain };
     match (trans_a, trans_b) {
-        (false, false) if aligned && k % 4 == 0 && n % 4 == 0 => Kernel::MatmulNn,
-        (false, true) if aligned && k % 4 == 0 && n % 4 == 0 => Kernel::MatmulNt,
-        (true, false) if aligned && m % 4 == 0 && n % 4 == 0 => Kernel::MatmulTn,
+        (false, false) if aligned && k % 4 == 0 && n % 4 == 0 => {
+            pick(Kernel::MatmulNn, Kernel::MatmulSubgroupNn)
+        }
+        (false, true) if aligned && k % 4 == 0 && n % 4 == 0 => {
+            pick(Kernel::MatmulNt, Kernel::MatmulSubgroupNt)
+        }
+        (true, false) if aligned && m % 4 == 0 && n % 4 == 0 => {
+            pick(Kernel::MatmulTn, Kernel::MatmulSubgroupTn)
+        }
         _ => Kernel::Matmul,
     }
 }
@@ -114,12 +129,19 @@ pub fn encode(op: &Op, strategy: MatmulStrategy, max_per_dimension: u32) -> Kern
             accumulate,
         } => {
             let kernel = matmul_kernel(strategy, op);
-            let (unit, workgroups) = if kernel == Kernel::Matmul {
-                let block = MATMUL_WORKGROUP * MATMUL_SCALAR_BLOCK;
-                (1, [groups(n, block), groups(m, block), 1])
-            } else {
-                let cols = groups(n / 4, MATMUL_WORKGROUP);
-                (4, [cols, groups(m, MATMUL_WORKGROUP * MATMUL_VEC4_ROWS), 1])
+            let (unit, workgroups) = match kernel {
+                Kernel::Matmul => {
+                    let block = MATMUL_WORKGROUP * MATMUL_SCALAR_BLOCK;
+                    (1, [groups(n, block), groups(m, block), 1])
+                }
+                Kernel::MatmulNn | Kernel::MatmulNt | Kernel::MatmulTn => {
+                    let cols = groups(n / 4, MATMUL_VEC4_LANES);
+                    (4, [cols, groups(m, MATMUL_VEC4_ROWS), 1])
+                }
+                _ => {
+                    let cols = groups(n / 4, MATMUL_SUBGROUP_LANES);
+                    (4, [cols, groups(m, MATMUL_SUBGROUP_ROWS), 1])
+                }
             };
             (
                 kernel,

@@ -14,6 +14,9 @@ pub enum Kernel {
     MatmulNn,
     MatmulNt,
     MatmulTn,
+    MatmulSubgroupNn,
+    MatmulSubgroupNt,
+    MatmulSubgroupTn,
     BiasAct,
     BiasActBackward,
     ColumnSum,
@@ -38,6 +41,9 @@ impl Kernel {
         match self {
             Kernel::Matmul => &shaders::MATMUL,
             Kernel::MatmulNn | Kernel::MatmulNt | Kernel::MatmulTn => &shaders::MATMUL_VEC4,
+            Kernel::MatmulSubgroupNn | Kernel::MatmulSubgroupNt | Kernel::MatmulSubgroupTn => {
+                &shaders::MATMUL_SUBGROUP
+            }
             Kernel::BiasAct => &shaders::BIAS_ACT,
             Kernel::BiasActBackward => &shaders::BIAS_ACT_BACKWARD,
             Kernel::ColumnSum => &shaders::COLUMN_SUM,
@@ -57,9 +63,9 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Matmul => "matmul",
-            Kernel::MatmulNn => "matmul_nn",
-            Kernel::MatmulNt => "matmul_nt",
-            Kernel::MatmulTn => "matmul_tn",
+            Kernel::MatmulNn | Kernel::MatmulSubgroupNn => "matmul_nn",
+            Kernel::MatmulNt | Kernel::MatmulSubgroupNt => "matmul_nt",
+            Kernel::MatmulTn | Kernel::MatmulSubgroupTn => "matmul_tn",
             Kernel::BiasAct => "bias_act",
             Kernel::BiasActBackward => "bias_act_backward",
             Kernel::ColumnSum => "column_sum",
@@ -79,7 +85,13 @@ impl Kernel {
     /// Access of storage bindings 2, 3, …, as the WGSL declares them.
     pub fn storage(self) -> &'static [bool] {
         match self {
-            Kernel::Matmul | Kernel::MatmulNn | Kernel::MatmulNt | Kernel::MatmulTn => &[R, R, W],
+            Kernel::Matmul
+            | Kernel::MatmulNn
+            | Kernel::MatmulNt
+            | Kernel::MatmulTn
+            | Kernel::MatmulSubgroupNn
+            | Kernel::MatmulSubgroupNt
+            | Kernel::MatmulSubgroupTn => &[R, R, W],
             Kernel::BiasAct
             | Kernel::BiasActBackward
             | Kernel::ColumnSum

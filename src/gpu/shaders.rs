@@ -45,6 +45,7 @@ macro_rules! module {
 
 pub static MATMUL: ShaderModule = module!("matmul.wgsl", []);
 pub static MATMUL_VEC4: ShaderModule = module!("matmul_vec4.wgsl", []);
+pub static MATMUL_SUBGROUP: ShaderModule = module!("matmul_subgroup.wgsl", []);
 pub static BIAS_ACT: ShaderModule = module!("bias_act.wgsl", [ELEMENTWISE, ACTIVATION]);
 pub static BIAS_ACT_BACKWARD: ShaderModule =
     module!("bias_act_backward.wgsl", [ELEMENTWISE, ACTIVATION]);
@@ -66,6 +67,7 @@ pub static PHILOX_BLOCKS: ShaderModule = module!("philox_blocks.wgsl", [ELEMENTW
 pub static ALL_MODULES: &[&ShaderModule] = &[
     &MATMUL,
     &MATMUL_VEC4,
+    &MATMUL_SUBGROUP,
     &BIAS_ACT,
     &BIAS_ACT_BACKWARD,
     &COLUMN_SUM,

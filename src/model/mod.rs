@@ -5,8 +5,10 @@ mod config;
 mod init;
 mod layout;
 mod vae;
+mod weights;
 
 pub use config::{ConfigError, VaeConfig};
 pub use init::init_parameters;
 pub use layout::{DenseLayer, ParamLayout, ParamTensor};
 pub use vae::{DeviceData, Metric, MetricValues, Vae, EVAL_STREAM, SAMPLE_STREAM, TRAIN_STREAM};
+pub use weights::{from_named_tensors, to_named_tensors, WeightsError};

@@ -1,0 +1,355 @@
+//! C = op(A) * op(B) (+ C) sharing loads through subgroup broadcasts: the fast kernels on lavapipe.
+//!
+//! On lavapipe (llvmpipe) a storage load costs about as much per float as 25 multiply-adds: it is a
+//! loop over the 8 SIMD lanes whether or not their addresses agree, and vec4 loads cost four times a
+//! scalar one. So these kernels load each value once per subgroup: a subgroup of 8 invocations works
+//! on one block of ROWS = 32 rows of C, each invocation loads 1/8 of the block's row data and
+//! `subgroupBroadcast` hands it to the others (an element extract on a SIMD CPU); each invocation
+//! loads only its own 4 columns of op(B). Per 4 steps along k an invocation makes 8 loads for 512
+//! multiply-adds, against 12 for 128 in matmul_vec4.wgsl (4.3x the multiply-adds per load).
+//!
+//! Needs subgroups of at least 8 invocations made of consecutive local invocation indices (true of
+//! lavapipe and of real GPUs), the vectorized dimensions and every offset a multiple of 4 (offsets
+//! count vec4s). Entry points as in matmul_vec4.wgsl: NT (forward X*W^T), NN (input gradient dY*W),
+//! TN (weight gradient dY^T*X).
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_a: u32,
+    trans_b: u32,
+    accumulate: u32,
+    a_offset: u32,
+    b_offset: u32,
+    c_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Rows of C per workgroup (shared by its subgroups), and invocations per workgroup, each on its
+// own group of 4 columns.
+const ROWS: u32 = 32u;
+const LANES: u32 = 32u;
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+
+// Stores row r of the block (and adds the old value when accumulating); the caller loops over
+// rows itself, because passing the accumulators by pointer keeps them out of registers.
+fn store_row(value: vec4<f32>, row: u32, col4: u32) {
+    let n4 = params.n / 4u;
+    if (row < params.m && col4 < n4) {
+        let at = params.c_offset + row * n4 + col4;
+        if (params.accumulate != 0u) {
+            c[at] = value + c[at];
+        } else {
+            c[at] = value;
+        }
+    }
+}
+
+// vec4 index of row `row` (clamped into [0, m)) of a row-major matrix of `width4` vec4s per row.
+fn clamped_row(offset: u32, row: u32, width4: u32) -> u32 {
+    return offset + min(row, params.m - 1u) * width4;
+}
+
+fn dots(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
+}
+
+// acc + av.x*b0 + av.y*b1 + av.z*b2 + av.w*b3
+fn mix4(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>, acc: vec4<f32>) -> vec4<f32> {
+    return fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc))));
+}
+
+// C[m x n] = A[m x k] * B[n x k]^T; needs k % 4 == 0 and n % 4 == 0.
+@compute @workgroup_size(LANES)
+fn matmul_nt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+    @builtin(subgroup_invocation_id) sub: u32,
+) {
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    let col4 = wid.x * LANES + lane;
+    let row0 = wid.y * ROWS;
+    let b_row0 = params.b_offset + min(col4, n4 - 1u) * 4u * k4;
+    // This invocation's share of the block's rows: rows 8i + sub % 8.
+    let a0 = clamped_row(params.a_offset, row0 + 0u + sub % 8u, k4);
+    let a1 = clamped_row(params.a_offset, row0 + 8u + sub % 8u, k4);
+    let a2 = clamped_row(params.a_offset, row0 + 16u + sub % 8u, k4);
+    let a3 = clamped_row(params.a_offset, row0 + 24u + sub % 8u, k4);
+    var acc: array<vec4<f32>, ROWS>;
+    for (var p4 = 0u; p4 < k4; p4++) {
+        let b0 = b[b_row0 + p4];
+        let b1 = b[b_row0 + k4 + p4];
+        let b2 = b[b_row0 + 2u * k4 + p4];
+        let b3 = b[b_row0 + 3u * k4 + p4];
+        let x0 = a[a0 + p4];
+        let x1 = a[a1 + p4];
+        let x2 = a[a2 + p4];
+        let x3 = a[a3 + p4];
+        acc[0] += dots(subgroupBroadcast(x0, 0u), b0, b1, b2, b3);
+        acc[1] += dots(subgroupBroadcast(x0, 1u), b0, b1, b2, b3);
+        acc[2] += dots(subgroupBroadcast(x0, 2u), b0, b1, b2, b3);
+        acc[3] += dots(subgroupBroadcast(x0, 3u), b0, b1, b2, b3);
+        acc[4] += dots(subgroupBroadcast(x0, 4u), b0, b1, b2, b3);
+        acc[5] += dots(subgroupBroadcast(x0, 5u), b0, b1, b2, b3);
+        acc[6] += dots(subgroupBroadcast(x0, 6u), b0, b1, b2, b3);
+        acc[7] += dots(subgroupBroadcast(x0, 7u), b0, b1, b2, b3);
+        acc[8] += dots(subgroupBroadcast(x1, 0u), b0, b1, b2, b3);
+        acc[9] += dots(subgroupBroadcast(x1, 1u), b0, b1, b2, b3);
+        acc[10] += dots(subgroupBroadcast(x1, 2u), b0, b1, b2, b3);
+        acc[11] += dots(subgroupBroadcast(x1, 3u), b0, b1, b2, b3);
+        acc[12] += dots(subgroupBroadcast(x1, 4u), b0, b1, b2, b3);
+        acc[13] += dots(subgroupBroadcast(x1, 5u), b0, b1, b2, b3);
+        acc[14] += dots(subgroupBroadcast(x1, 6u), b0, b1, b2, b3);
+        acc[15] += dots(subgroupBroadcast(x1, 7u), b0, b1, b2, b3);
+        acc[16] += dots(subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
+        acc[17] += dots(subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
+        acc[18] += dots(subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
+        acc[19] += dots(subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
+        acc[20] += dots(subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
+        acc[21] += dots(subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
+        acc[22] += dots(subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
+        acc[23] += dots(subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
+        acc[24] += dots(subgroupBroadcast(x3, 0u), b0, b1, b2, b3);
+        acc[25] += dots(subgroupBroadcast(x3, 1u), b0, b1, b2, b3);
+        acc[26] += dots(subgroupBroadcast(x3, 2u), b0, b1, b2, b3);
+        acc[27] += dots(subgroupBroadcast(x3, 3u), b0, b1, b2, b3);
+        acc[28] += dots(subgroupBroadcast(x3, 4u), b0, b1, b2, b3);
+        acc[29] += dots(subgroupBroadcast(x3, 5u), b0, b1, b2, b3);
+        acc[30] += dots(subgroupBroadcast(x3, 6u), b0, b1, b2, b3);
+        acc[31] += dots(subgroupBroadcast(x3, 7u), b0, b1, b2, b3);
+    }
+    // Every invocation took part in the broadcasts; those past the last column store nothing.
+    // Written out: a store loop over a dynamic index would keep `acc` out of registers.
+    store_row(acc[0], row0 + 0u, col4);
+    store_row(acc[1], row0 + 1u, col4);
+    store_row(acc[2], row0 + 2u, col4);
+    store_row(acc[3], row0 + 3u, col4);
+    store_row(acc[4], row0 + 4u, col4);
+    store_row(acc[5], row0 + 5u, col4);
+    store_row(acc[6], row0 + 6u, col4);
+    store_row(acc[7], row0 + 7u, col4);
+    store_row(acc[8], row0 + 8u, col4);
+    store_row(acc[9], row0 + 9u, col4);
+    store_row(acc[10], row0 + 10u, col4);
+    store_row(acc[11], row0 + 11u, col4);
+    store_row(acc[12], row0 + 12u, col4);
+    store_row(acc[13], row0 + 13u, col4);
+    store_row(acc[14], row0 + 14u, col4);
+    store_row(acc[15], row0 + 15u, col4);
+    store_row(acc[16], row0 + 16u, col4);
+    store_row(acc[17], row0 + 17u, col4);
+    store_row(acc[18], row0 + 18u, col4);
+    store_row(acc[19], row0 + 19u, col4);
+    store_row(acc[20], row0 + 20u, col4);
+    store_row(acc[21], row0 + 21u, col4);
+    store_row(acc[22], row0 + 22u, col4);
+    store_row(acc[23], row0 + 23u, col4);
+    store_row(acc[24], row0 + 24u, col4);
+    store_row(acc[25], row0 + 25u, col4);
+    store_row(acc[26], row0 + 26u, col4);
+    store_row(acc[27], row0 + 27u, col4);
+    store_row(acc[28], row0 + 28u, col4);
+    store_row(acc[29], row0 + 29u, col4);
+    store_row(acc[30], row0 + 30u, col4);
+    store_row(acc[31], row0 + 31u, col4);
+}
+
+// C[m x n] = A[m x k] * B[k x n]; needs k % 4 == 0 and n % 4 == 0.
+@compute @workgroup_size(LANES)
+fn matmul_nn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+    @builtin(subgroup_invocation_id) sub: u32,
+) {
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    let col4 = wid.x * LANES + lane;
+    let col4c = min(col4, n4 - 1u);
+    let row0 = wid.y * ROWS;
+    let a0 = clamped_row(params.a_offset, row0 + 0u + sub % 8u, k4);
+    let a1 = clamped_row(params.a_offset, row0 + 8u + sub % 8u, k4);
+    let a2 = clamped_row(params.a_offset, row0 + 16u + sub % 8u, k4);
+    let a3 = clamped_row(params.a_offset, row0 + 24u + sub % 8u, k4);
+    var acc: array<vec4<f32>, ROWS>;
+    for (var p4 = 0u; p4 < k4; p4++) {
+        let b_at = params.b_offset + p4 * 4u * n4 + col4c;
+        let b0 = b[b_at];
+        let b1 = b[b_at + n4];
+        let b2 = b[b_at + 2u * n4];
+        let b3 = b[b_at + 3u * n4];
+        let x0 = a[a0 + p4];
+        let x1 = a[a1 + p4];
+        let x2 = a[a2 + p4];
+        let x3 = a[a3 + p4];
+        acc[0] = mix4(subgroupBroadcast(x0, 0u), b0, b1, b2, b3, acc[0]);
+        acc[1] = mix4(subgroupBroadcast(x0, 1u), b0, b1, b2, b3, acc[1]);
+        acc[2] = mix4(subgroupBroadcast(x0, 2u), b0, b1, b2, b3, acc[2]);
+        acc[3] = mix4(subgroupBroadcast(x0, 3u), b0, b1, b2, b3, acc[3]);
+        acc[4] = mix4(subgroupBroadcast(x0, 4u), b0, b1, b2, b3, acc[4]);
+        acc[5] = mix4(subgroupBroadcast(x0, 5u), b0, b1, b2, b3, acc[5]);
+        acc[6] = mix4(subgroupBroadcast(x0, 6u), b0, b1, b2, b3, acc[6]);
+        acc[7] = mix4(subgroupBroadcast(x0, 7u), b0, b1, b2, b3, acc[7]);
+        acc[8] = mix4(subgroupBroadcast(x1, 0u), b0, b1, b2, b3, acc[8]);
+        acc[9] = mix4(subgroupBroadcast(x1, 1u), b0, b1, b2, b3, acc[9]);
+        acc[10] = mix4(subgroupBroadcast(x1, 2u), b0, b1, b2, b3, acc[10]);
+        acc[11] = mix4(subgroupBroadcast(x1, 3u), b0, b1, b2, b3, acc[11]);
+        acc[12] = mix4(subgroupBroadcast(x1, 4u), b0, b1, b2, b3, acc[12]);
+        acc[13] = mix4(subgroupBroadcast(x1, 5u), b0, b1, b2, b3, acc[13]);
+        acc[14] = mix4(subgroupBroadcast(x1, 6u), b0, b1, b2, b3, acc[14]);
+        acc[15] = mix4(subgroupBroadcast(x1, 7u), b0, b1, b2, b3, acc[15]);
+        acc[16] = mix4(subgroupBroadcast(x2, 0u), b0, b1, b2, b3, acc[16]);
+        acc[17] = mix4(subgroupBroadcast(x2, 1u), b0, b1, b2, b3, acc[17]);
+        acc[18] = mix4(subgroupBroadcast(x2, 2u), b0, b1, b2, b3, acc[18]);
+        acc[19] = mix4(subgroupBroadcast(x2, 3u), b0, b1, b2, b3, acc[19]);
+        acc[20] = mix4(subgroupBroadcast(x2, 4u), b0, b1, b2, b3, acc[20]);
+        acc[21] = mix4(subgroupBroadcast(x2, 5u), b0, b1, b2, b3, acc[21]);
+        acc[22] = mix4(subgroupBroadcast(x2, 6u), b0, b1, b2, b3, acc[22]);
+        acc[23] = mix4(subgroupBroadcast(x2, 7u), b0, b1, b2, b3, acc[23]);
+        acc[24] = mix4(subgroupBroadcast(x3, 0u), b0, b1, b2, b3, acc[24]);
+        acc[25] = mix4(subgroupBroadcast(x3, 1u), b0, b1, b2, b3, acc[25]);
+        acc[26] = mix4(subgroupBroadcast(x3, 2u), b0, b1, b2, b3, acc[26]);
+        acc[27] = mix4(subgroupBroadcast(x3, 3u), b0, b1, b2, b3, acc[27]);
+        acc[28] = mix4(subgroupBroadcast(x3, 4u), b0, b1, b2, b3, acc[28]);
+        acc[29] = mix4(subgroupBroadcast(x3, 5u), b0, b1, b2, b3, acc[29]);
+        acc[30] = mix4(subgroupBroadcast(x3, 6u), b0, b1, b2, b3, acc[30]);
+        acc[31] = mix4(subgroupBroadcast(x3, 7u), b0, b1, b2, b3, acc[31]);
+    }
+    // Every invocation took part in the broadcasts; those past the last column store nothing.
+    // Written out: a store loop over a dynamic index would keep `acc` out of registers.
+    store_row(acc[0], row0 + 0u, col4);
+    store_row(acc[1], row0 + 1u, col4);
+    store_row(acc[2], row0 + 2u, col4);
+    store_row(acc[3], row0 + 3u, col4);
+    store_row(acc[4], row0 + 4u, col4);
+    store_row(acc[5], row0 + 5u, col4);
+    store_row(acc[6], row0 + 6u, col4);
+    store_row(acc[7], row0 + 7u, col4);
+    store_row(acc[8], row0 + 8u, col4);
+    store_row(acc[9], row0 + 9u, col4);
+    store_row(acc[10], row0 + 10u, col4);
+    store_row(acc[11], row0 + 11u, col4);
+    store_row(acc[12], row0 + 12u, col4);
+    store_row(acc[13], row0 + 13u, col4);
+    store_row(acc[14], row0 + 14u, col4);
+    store_row(acc[15], row0 + 15u, col4);
+    store_row(acc[16], row0 + 16u, col4);
+    store_row(acc[17], row0 + 17u, col4);
+    store_row(acc[18], row0 + 18u, col4);
+    store_row(acc[19], row0 + 19u, col4);
+    store_row(acc[20], row0 + 20u, col4);
+    store_row(acc[21], row0 + 21u, col4);
+    store_row(acc[22], row0 + 22u, col4);
+    store_row(acc[23], row0 + 23u, col4);
+    store_row(acc[24], row0 + 24u, col4);
+    store_row(acc[25], row0 + 25u, col4);
+    store_row(acc[26], row0 + 26u, col4);
+    store_row(acc[27], row0 + 27u, col4);
+    store_row(acc[28], row0 + 28u, col4);
+    store_row(acc[29], row0 + 29u, col4);
+    store_row(acc[30], row0 + 30u, col4);
+    store_row(acc[31], row0 + 31u, col4);
+}
+
+// C[m x n] = A[k x m]^T * B[k x n]; needs m % 4 == 0 and n % 4 == 0.
+@compute @workgroup_size(LANES)
+fn matmul_tn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+    @builtin(subgroup_invocation_id) sub: u32,
+) {
+    let m4 = params.m / 4u;
+    let n4 = params.n / 4u;
+    let col4 = wid.x * LANES + lane;
+    let col4c = min(col4, n4 - 1u);
+    let row0 = wid.y * ROWS;
+    // The block's 32 rows of C are 8 vec4s of a row of A; invocation `sub` loads vec4 sub % 8
+    // (clamped past the last row: those rows are never stored).
+    let a_col = params.a_offset + min(row0 / 4u + sub % 8u, m4 - 1u);
+    var acc: array<vec4<f32>, ROWS>;
+    for (var p = 0u; p < params.k; p++) {
+        let strip = a[a_col + p * m4];
+        let bv = b[params.b_offset + p * n4 + col4c];
+        let s0 = subgroupBroadcast(strip, 0u);
+        let s1 = subgroupBroadcast(strip, 1u);
+        let s2 = subgroupBroadcast(strip, 2u);
+        let s3 = subgroupBroadcast(strip, 3u);
+        let s4 = subgroupBroadcast(strip, 4u);
+        let s5 = subgroupBroadcast(strip, 5u);
+        let s6 = subgroupBroadcast(strip, 6u);
+        let s7 = subgroupBroadcast(strip, 7u);
+        acc[0] = fma(vec4<f32>(s0.x), bv, acc[0]);
+        acc[1] = fma(vec4<f32>(s0.y), bv, acc[1]);
+        acc[2] = fma(vec4<f32>(s0.z), bv, acc[2]);
+        acc[3] = fma(vec4<f32>(s0.w), bv, acc[3]);
+        acc[4] = fma(vec4<f32>(s1.x), bv, acc[4]);
+        acc[5] = fma(vec4<f32>(s1.y), bv, acc[5]);
+        acc[6] = fma(vec4<f32>(s1.z), bv, acc[6]);
+        acc[7] = fma(vec4<f32>(s1.w), bv, acc[7]);
+        acc[8] = fma(vec4<f32>(s2.x), bv, acc[8]);
+        acc[9] = fma(vec4<f32>(s2.y), bv, acc[9]);
+        acc[10] = fma(vec4<f32>(s2.z), bv, acc[10]);
+        acc[11] = fma(vec4<f32>(s2.w), bv, acc[11]);
+        acc[12] = fma(vec4<f32>(s3.x), bv, acc[12]);
+        acc[13] = fma(vec4<f32>(s3.y), bv, acc[13]);
+        acc[14] = fma(vec4<f32>(s3.z), bv, acc[14]);
+        acc[15] = fma(vec4<f32>(s3.w), bv, acc[15]);
+        acc[16] = fma(vec4<f32>(s4.x), bv, acc[16]);
+        acc[17] = fma(vec4<f32>(s4.y), bv, acc[17]);
+        acc[18] = fma(vec4<f32>(s4.z), bv, acc[18]);
+        acc[19] = fma(vec4<f32>(s4.w), bv, acc[19]);
+        acc[20] = fma(vec4<f32>(s5.x), bv, acc[20]);
+        acc[21] = fma(vec4<f32>(s5.y), bv, acc[21]);
+        acc[22] = fma(vec4<f32>(s5.z), bv, acc[22]);
+        acc[23] = fma(vec4<f32>(s5.w), bv, acc[23]);
+        acc[24] = fma(vec4<f32>(s6.x), bv, acc[24]);
+        acc[25] = fma(vec4<f32>(s6.y), bv, acc[25]);
+        acc[26] = fma(vec4<f32>(s6.z), bv, acc[26]);
+        acc[27] = fma(vec4<f32>(s6.w), bv, acc[27]);
+        acc[28] = fma(vec4<f32>(s7.x), bv, acc[28]);
+        acc[29] = fma(vec4<f32>(s7.y), bv, acc[29]);
+        acc[30] = fma(vec4<f32>(s7.z), bv, acc[30]);
+        acc[31] = fma(vec4<f32>(s7.w), bv, acc[31]);
+    }
+    // Every invocation took part in the broadcasts; those past the last column store nothing.
+    // Written out: a store loop over a dynamic index would keep `acc` out of registers.
+    store_row(acc[0], row0 + 0u, col4);
+    store_row(acc[1], row0 + 1u, col4);
+    store_row(acc[2], row0 + 2u, col4);
+    store_row(acc[3], row0 + 3u, col4);
+    store_row(acc[4], row0 + 4u, col4);
+    store_row(acc[5], row0 + 5u, col4);
+    store_row(acc[6], row0 + 6u, col4);
+    store_row(acc[7], row0 + 7u, col4);
+    store_row(acc[8], row0 + 8u, col4);
+    store_row(acc[9], row0 + 9u, col4);
+    store_row(acc[10], row0 + 10u, col4);
+    store_row(acc[11], row0 + 11u, col4);
+    store_row(acc[12], row0 + 12u, col4);
+    store_row(acc[13], row0 + 13u, col4);
+    store_row(acc[14], row0 + 14u, col4);
+    store_row(acc[15], row0 + 15u, col4);
+    store_row(acc[16], row0 + 16u, col4);
+    store_row(acc[17], row0 + 17u, col4);
+    store_row(acc[18], row0 + 18u, col4);
+    store_row(acc[19], row0 + 19u, col4);
+    store_row(acc[20], row0 + 20u, col4);
+    store_row(acc[21], row0 + 21u, col4);
+    store_row(acc[22], row0 + 22u, col4);
+    store_row(acc[23], row0 + 23u, col4);
+    store_row(acc[24], row0 + 24u, col4);
+    store_row(acc[25], row0 + 25u, col4);
+    store_row(acc[26], row0 + 26u, col4);
+    store_row(acc[27], row0 + 27u, col4);
+    store_row(acc[28], row0 + 28u, col4);
+    store_row(acc[29], row0 + 29u, col4);
+    store_row(acc[30], row0 + 30u, col4);
+    store_row(acc[31], row0 + 31u, col4);
+}

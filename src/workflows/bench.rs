@@ -1,0 +1,255 @@
+//! `vae-gpu bench`: training-step throughput at several batch sizes, and the time of each kernel
+//! of a step, on the chosen adapter. Medians of repeats, with the device's work waited for.
+
+use std::time::Instant;
+
+use crate::backend::{Backend, BackendError};
+use crate::data::Dataset;
+use crate::gpu::{matmul_kernel, GpuBackend};
+use crate::model::{init_parameters, DeviceData, Vae, VaeConfig};
+use crate::ops::{DType, Frame, Op, View};
+use crate::optim::AdamConfig;
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub model: VaeConfig,
+    pub batch_sizes: Vec<usize>,
+    /// Untimed steps first (pipeline compilation, caches).
+    pub warmup_steps: usize,
+    /// Steps per timed repeat.
+    pub steps: usize,
+    pub repeats: usize,
+    /// Batch size of the per-kernel breakdown.
+    pub kernel_batch: usize,
+    /// Dispatches of the same kernel per timed submit in the breakdown.
+    pub kernel_reps: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            model: VaeConfig::mnist_default(),
+            batch_sizes: vec![64, 128, 256, 512],
+            warmup_steps: 3,
+            steps: 10,
+            repeats: 5,
+            kernel_batch: 128,
+            kernel_reps: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BatchTiming {
+    pub batch_size: usize,
+    pub images_per_second: f64,
+    pub step_ms_median: f64,
+    pub step_ms_min: f64,
+    pub step_ms_max: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelTiming {
+    /// Entry point that ran (the matmul variant included).
+    pub kernel: String,
+    pub op: String,
+    pub ms: f64,
+    /// Of the sum of the step's kernel times.
+    pub share: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchReport {
+    pub adapter: String,
+    pub model: String,
+    pub parameters: usize,
+    pub batches: Vec<BatchTiming>,
+    pub kernel_batch: usize,
+    pub kernels: Vec<KernelTiming>,
+    /// Σ of the kernel times against the median step at the same batch size: the rest is
+    /// launch and submit overhead.
+    pub kernel_sum_ms: f64,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Seconds of `f`, after the device has finished what it queued.
+fn timed<B: Backend>(
+    backend: &mut B,
+    f: impl FnOnce(&mut B) -> Result<(), BackendError>,
+) -> Result<f64, BackendError> {
+    backend.synchronize()?;
+    let start = Instant::now();
+    f(backend)?;
+    backend.synchronize()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+pub fn run(
+    backend: &mut GpuBackend,
+    dataset: &Dataset,
+    options: &BenchOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<BenchReport, BackendError> {
+    let mut config = options.model.clone();
+    config.input_dim = dataset.dim();
+    let count = dataset.train_count;
+    let largest = options
+        .batch_sizes
+        .iter()
+        .copied()
+        .chain([options.kernel_batch])
+        .max()
+        .unwrap_or(1)
+        .min(count);
+    let data = DeviceData::upload(
+        backend,
+        &dataset.images[..count * dataset.dim()],
+        dataset.dim(),
+    )?;
+    let perm = backend.create_buffer("perm", count, DType::U32)?;
+    backend.write_u32(perm, 0, &(0..count as u32).collect::<Vec<_>>());
+    let perm = View::whole(perm, count);
+    let vae = Vae::new(backend, config.clone(), largest)?;
+    vae.write_parameters(backend, &init_parameters(&vae.layout, 1));
+    let adam = AdamConfig::default();
+    let frame = |step: usize, batch: usize| {
+        let mut frame = Frame::with_seed(1);
+        frame.step = step as u32;
+        frame.batch_start = ((step * batch) % (count - batch + 1)) as u32;
+        adam.fill_frame(&mut frame, step as u64 + 1, adam.lr);
+        frame
+    };
+
+    let mut batches = Vec::new();
+    for &batch in &options.batch_sizes {
+        let batch = batch.clamp(1, largest);
+        progress(&format!("batch {batch}"));
+        let program = backend.prepare(&vae.train_step(&data, perm, batch))?;
+        let mut step = 0;
+        for _ in 0..options.warmup_steps {
+            backend.run(&program, &frame(step, batch))?;
+            step += 1;
+        }
+        let mut per_step = Vec::new();
+        for _ in 0..options.repeats {
+            let seconds = timed(backend, |b| {
+                for _ in 0..options.steps {
+                    b.run(&program, &frame(step, batch))?;
+                    step += 1;
+                }
+                Ok(())
+            })?;
+            per_step.push(seconds * 1e3 / options.steps as f64);
+        }
+        let ms = median(&mut per_step);
+        batches.push(BatchTiming {
+            batch_size: batch,
+            images_per_second: batch as f64 / (ms / 1e3),
+            step_ms_median: ms,
+            step_ms_min: per_step[0],
+            step_ms_max: per_step[per_step.len() - 1],
+        });
+    }
+
+    // Each kernel of one step, alone: `kernel_reps` dispatches of it in one submit.
+    let batch = options.kernel_batch.clamp(1, largest);
+    let ops = vae.train_step(&data, perm, batch);
+    let mut kernels = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        progress(&format!(
+            "kernel {}/{}: {}",
+            i + 1,
+            ops.len(),
+            op.describe()
+        ));
+        let repeated: Vec<Op> = std::iter::repeat_n(op.clone(), options.kernel_reps).collect();
+        let program = backend.prepare(&repeated)?;
+        backend.run(&program, &frame(0, batch))?;
+        let mut times = Vec::new();
+        for _ in 0..options.repeats {
+            let seconds = timed(backend, |b| b.run(&program, &frame(0, batch)))?;
+            times.push(seconds * 1e3 / options.kernel_reps as f64);
+        }
+        let kernel = match op {
+            Op::MatMul { .. } => format!("{:?}", matmul_kernel(backend.matmul_strategy(), op)),
+            other => other.kernel_name().to_string(),
+        };
+        kernels.push(KernelTiming {
+            kernel,
+            op: op.describe(),
+            ms: median(&mut times),
+            share: 0.0,
+        });
+    }
+    let kernel_sum_ms: f64 = kernels.iter().map(|k| k.ms).sum();
+    for k in &mut kernels {
+        k.share = k.ms / kernel_sum_ms;
+    }
+    Ok(BenchReport {
+        adapter: backend.describe(),
+        model: config.describe(),
+        parameters: vae.layout.parameter_count(),
+        batches,
+        kernel_batch: batch,
+        kernels,
+        kernel_sum_ms,
+    })
+}
+
+impl BenchReport {
+    /// The report as a table for people.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "adapter: {}", self.adapter);
+        let _ = writeln!(
+            out,
+            "model:   {} ({} parameters)\n",
+            self.model, self.parameters
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:>12} {:>10} {:>10} {:>10}",
+            "batch", "images/s", "ms/step", "min", "max"
+        );
+        for b in &self.batches {
+            let _ = writeln!(
+                out,
+                "{:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2}",
+                b.batch_size, b.images_per_second, b.step_ms_median, b.step_ms_min, b.step_ms_max
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nkernels of one step at batch {} (each timed alone):",
+            self.kernel_batch
+        );
+        let _ = writeln!(out, "{:>9} {:>6}  {:<18} op", "ms", "share", "kernel");
+        for k in &self.kernels {
+            let _ = writeln!(
+                out,
+                "{:>9.3} {:>5.1}%  {:<18} {}",
+                k.ms,
+                100.0 * k.share,
+                k.kernel,
+                k.op
+            );
+        }
+        let step = self
+            .batches
+            .iter()
+            .find(|b| b.batch_size == self.kernel_batch)
+            .map(|b| format!(" (median step at this batch: {:.2} ms)", b.step_ms_median))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>9.3}        sum of kernels{step}",
+            self.kernel_sum_ms
+        );
+        out
+    }
+}

@@ -1,0 +1,122 @@
+//! Loading a trained model from its checkpoint, and the pictures made from it: grids of samples
+//! and of test images above their reconstructions.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use image::GrayImage;
+
+use crate::backend::{Backend, BackendError};
+use crate::checkpoint::{self, CheckpointError};
+use crate::image_grid::{grid_image, stack_rows};
+use crate::model::{from_named_tensors, ConfigError, Vae, VaeConfig, WeightsError};
+use crate::ops::Frame;
+
+/// Metadata keys for the image size, so that grids can be drawn from the checkpoint alone.
+pub const IMAGE_HEIGHT_KEY: &str = "image_height";
+pub const IMAGE_WIDTH_KEY: &str = "image_width";
+/// Gray pixels between the images of a grid.
+pub const GRID_PADDING: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {error}")]
+    Config { path: String, error: ConfigError },
+    #[error("{path}: {error}")]
+    Weights { path: String, error: WeightsError },
+}
+
+pub struct TrainedModel {
+    pub config: VaeConfig,
+    pub parameters: Vec<f32>,
+    pub metadata: BTreeMap<String, String>,
+    pub image_height: usize,
+    pub image_width: usize,
+}
+
+/// The config from the checkpoint's metadata and the parameters from its tensors.
+pub fn load_model(path: &Path) -> Result<TrainedModel, LoadError> {
+    let shown = path.display().to_string();
+    let (tensors, metadata) = checkpoint::load(path)?;
+    let config = VaeConfig::from_metadata(&metadata).map_err(|error| LoadError::Config {
+        path: shown.clone(),
+        error,
+    })?;
+    let layout = crate::model::ParamLayout::new(&config);
+    let parameters =
+        from_named_tensors(&config, &layout, &tensors).map_err(|error| LoadError::Weights {
+            path: shown.clone(),
+            error,
+        })?;
+    let (image_height, image_width) = image_shape(&metadata, config.input_dim);
+    Ok(TrainedModel {
+        config,
+        parameters,
+        metadata,
+        image_height,
+        image_width,
+    })
+}
+
+/// Image height and width from the metadata, else a square if the input size is one, else a row.
+fn image_shape(metadata: &BTreeMap<String, String>, dim: usize) -> (usize, usize) {
+    let get = |key| {
+        metadata
+            .get(key)
+            .and_then(|v: &String| v.parse::<usize>().ok())
+    };
+    if let (Some(h), Some(w)) = (get(IMAGE_HEIGHT_KEY), get(IMAGE_WIDTH_KEY)) {
+        if h * w == dim {
+            return (h, w);
+        }
+    }
+    let side = (dim as f64).sqrt().round() as usize;
+    if side * side == dim {
+        (side, side)
+    } else {
+        (1, dim)
+    }
+}
+
+/// Columns of a near-square grid of `n` images.
+pub fn grid_columns(n: usize) -> usize {
+    ((n as f64).sqrt().ceil() as usize).max(1)
+}
+
+/// Decodes `n` draws z ~ N(0, I) (Philox, `seed`) into a grid.
+pub fn sample_grid<B: Backend>(
+    backend: &mut B,
+    model: &TrainedModel,
+    n: usize,
+    seed: u64,
+) -> Result<GrayImage, BackendError> {
+    let vae = Vae::new(backend, model.config.clone(), n)?;
+    vae.write_parameters(backend, &model.parameters);
+    let program = backend.prepare(&vae.sample(n))?;
+    backend.run(&program, &Frame::with_seed(seed))?;
+    let pixels = backend.read_f32(vae.output(n).buffer, 0, n * model.config.input_dim)?;
+    Ok(grid_image(
+        &pixels,
+        n,
+        model.image_height,
+        model.image_width,
+        grid_columns(n),
+        GRID_PADDING,
+    ))
+}
+
+/// Test images (top rows) above their reconstructions (bottom rows), `columns` to a row.
+pub fn reconstruction_grid(
+    inputs: &[f32],
+    outputs: &[f32],
+    n: usize,
+    height: usize,
+    width: usize,
+    columns: usize,
+) -> GrayImage {
+    let top = grid_image(inputs, n, height, width, columns, GRID_PADDING);
+    let bottom = grid_image(outputs, n, height, width, columns, GRID_PADDING);
+    stack_rows(&top, &bottom)
+}

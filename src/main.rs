@@ -40,19 +40,36 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct GpuArgs {
-    /// Graphics API to use [default: any; env VAE_GPU_BACKEND]
-    #[arg(long, global = true, value_enum, env = "VAE_GPU_BACKEND")]
+    /// Graphics API to use [default: any]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "VAE_GPU_BACKEND",
+        help_heading = "GPU options"
+    )]
     backend: Option<BackendArg>,
     /// Use the adapter whose name contains this text, case-insensitive (see `vae-gpu info`)
-    /// [env VAE_GPU_ADAPTER]
-    #[arg(long, global = true, env = "VAE_GPU_ADAPTER")]
+    #[arg(
+        long,
+        global = true,
+        env = "VAE_GPU_ADAPTER",
+        help_heading = "GPU options"
+    )]
     adapter: Option<String>,
     /// Prefer an integrated (low-power) GPU over a discrete one
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "GPU options")]
     low_power: bool,
     /// Matrix-multiply kernels: auto (subgroup where the adapter has subgroups, else vec4),
     /// subgroup, vec4 (register blocks), or scalar everywhere
-    #[arg(long, global = true, value_enum, default_value_t = MatmulArg::Auto, env = "VAE_GPU_MATMUL")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = MatmulArg::Auto,
+        env = "VAE_GPU_MATMUL",
+        help_heading = "GPU options"
+    )]
     matmul: MatmulArg,
 }
 

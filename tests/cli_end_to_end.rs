@@ -1,0 +1,248 @@
+//! The binary end to end on a small slice of the embedded data: `train` writes a readable run
+//! folder, `sample` loads the checkpoint it wrote, the same seed gives the same run, and bad input
+//! fails with a message that names the problem.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vae_gpu::checkpoint;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vae-gpu-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn vae_gpu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vae-gpu"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn succeed(args: &[&str]) -> String {
+    let out = vae_gpu(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "vae-gpu {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn fail(args: &[&str]) -> String {
+    let out = vae_gpu(args);
+    assert!(!out.status.success(), "vae-gpu {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+const TINY: [&str; 14] = [
+    "train",
+    "--epochs",
+    "2",
+    "--train-limit",
+    "300",
+    "--test-limit",
+    "70",
+    "--batch-size",
+    "64",
+    "--hidden",
+    "32",
+    "--latent",
+    "4",
+    "--seed=3",
+];
+
+fn train_into(run_dir: &Path, runs: &Path) -> String {
+    let mut args: Vec<&str> = TINY.to_vec();
+    let run_dir = run_dir.to_str().unwrap();
+    let runs = runs.to_str().unwrap();
+    args.extend(["--run-dir", run_dir, "--runs", runs]);
+    succeed(&args)
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (image.width(), image.height())
+}
+
+/// metrics.jsonl without the wall-clock fields.
+fn metrics_without_timing(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("seconds");
+            object.remove("images_per_second");
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn train_writes_a_readable_run_and_sample_reads_it() {
+    let dir = scratch("run");
+    let runs = dir.join("runs");
+    let run = runs.join("first");
+    let stdout = train_into(&run, &runs);
+    assert!(stdout.contains("epoch   2/2"), "{stdout}");
+
+    let (tensors, metadata) = checkpoint::load(&run.join("model.safetensors")).unwrap();
+    assert_eq!(metadata["hidden"], "32");
+    assert_eq!(metadata["latent"], "4");
+    assert_eq!(metadata["epochs"], "2");
+    let weight = tensors
+        .iter()
+        .find(|t| t.name == "encoder.0.weight")
+        .unwrap();
+    assert_eq!(weight.shape, vec![32, 784]);
+    assert!(tensors.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
+
+    let metrics = metrics_without_timing(&run);
+    assert_eq!(metrics.len(), 2);
+    for m in &metrics {
+        let test = m["test_loss"].as_f64().unwrap();
+        let parts = m["test_reconstruction"].as_f64().unwrap() + m["test_kl"].as_f64().unwrap();
+        assert!(test > 0.0 && (test - parts).abs() < 1e-6 * test, "{m}");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "header and two epochs:\n{csv}");
+
+    // 64 samples, 8 to a row, 28x28 with 2 pixels between and around.
+    assert_eq!(png_size(&run.join("samples.png")), (242, 242));
+    // 16 test images in 2 rows of 8, above their 16 reconstructions.
+    assert_eq!(png_size(&run.join("reconstructions.png")), (242, 124));
+    assert_eq!(
+        std::fs::canonicalize(runs.join("latest")).unwrap(),
+        std::fs::canonicalize(&run).unwrap()
+    );
+
+    let grid = dir.join("grid.png");
+    let runs_arg = runs.to_str().unwrap();
+    succeed(&[
+        "sample",
+        "--out",
+        grid.to_str().unwrap(),
+        "--runs",
+        runs_arg,
+    ]);
+    assert_eq!(png_size(&grid), (242, 242));
+    let small = dir.join("ten.png");
+    let checkpoint = run.join("model.safetensors");
+    succeed(&[
+        "sample",
+        "--out",
+        small.to_str().unwrap(),
+        "--n",
+        "10",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert_eq!(png_size(&small), (122, 92), "10 samples: 4 columns, 3 rows");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let dir = scratch("repro");
+    let runs = dir.join("runs");
+    train_into(&runs.join("a"), &runs);
+    train_into(&runs.join("b"), &runs);
+    assert_eq!(
+        metrics_without_timing(&runs.join("a")),
+        metrics_without_timing(&runs.join("b"))
+    );
+    // Same tensors bit for bit and same metadata (the file bytes may differ: the safetensors
+    // crate writes metadata from a hash map, in no fixed order).
+    let (a, meta_a) = checkpoint::load(&runs.join("a/model.safetensors")).unwrap();
+    let (b, meta_b) = checkpoint::load(&runs.join("b/model.safetensors")).unwrap();
+    assert_eq!(meta_a, meta_b);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.name, y.name);
+        let same = x
+            .data
+            .iter()
+            .zip(&y.data)
+            .all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(
+            same,
+            "{} differs between two runs with the same seed",
+            x.name
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_fails_with_a_message_naming_the_problem() {
+    let dir = scratch("errors");
+    let missing = dir.join("missing.safetensors");
+    let stderr = fail(&["sample", "--checkpoint", missing.to_str().unwrap()]);
+    assert!(stderr.contains("missing.safetensors"), "{stderr}");
+
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a checkpoint").unwrap();
+    let stderr = fail(&["sample", "--checkpoint", garbage.to_str().unwrap()]);
+    assert!(stderr.contains("garbage.safetensors"), "{stderr}");
+
+    let stderr = fail(&["sample", "--runs", dir.join("no-runs").to_str().unwrap()]);
+    assert!(stderr.contains("train a model first"), "{stderr}");
+
+    let stderr = fail(&[
+        "train",
+        "--data",
+        dir.join("nothing-here").to_str().unwrap(),
+    ]);
+    assert!(stderr.contains("nothing-here"), "{stderr}");
+
+    let used = dir.join("used");
+    std::fs::create_dir_all(&used).unwrap();
+    std::fs::write(used.join("keep.txt"), b"earlier run").unwrap();
+    let mut args: Vec<&str> = TINY.to_vec();
+    args.extend(["--run-dir", used.to_str().unwrap()]);
+    let stderr = fail(&args);
+    assert!(stderr.contains("already holds files"), "{stderr}");
+    assert_eq!(
+        std::fs::read(used.join("keep.txt")).unwrap(),
+        b"earlier run"
+    );
+
+    let stderr = fail(&["train", "--hidden", "400,0"]);
+    assert!(stderr.contains("positive layer width"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
+    let dir = scratch("diverge");
+    let run = dir.join("run");
+    let mut args: Vec<&str> = TINY.to_vec();
+    args[2] = "4";
+    args.extend(["--lr", "1e3", "--run-dir", run.to_str().unwrap()]);
+    args.extend(["--runs", dir.to_str().unwrap()]);
+    let stderr = fail(&args);
+    assert!(stderr.contains("diverged"), "{stderr}");
+    // With this seed the loss is finite after epoch 1 and NaN in epoch 2 (on lavapipe).
+    let kept = stderr
+        .split("the checkpoint of epoch ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no checkpoint kept: {stderr}"));
+    let (tensors, metadata) = checkpoint::load(&run.join("model.safetensors")).unwrap();
+    assert_eq!(metadata["epochs"], kept);
+    assert!(tensors.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+            .to_string(),
+        kept
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,20 +1,5 @@
 //! C = op(A) * op(B) (+ C) for any shapes and transposes, scalar loads: the fallback when vec4 loads do not fit.
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    trans_a: u32,
-    trans_b: u32,
-    accumulate: u32,
-    a_offset: u32,
-    b_offset: u32,
-    c_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 // Each invocation owns a BLOCK x BLOCK tile of C; a workgroup is 8 x 8 invocations.
 const BLOCK: u32 = 4u;
 

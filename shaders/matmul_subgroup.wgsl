@@ -13,49 +13,10 @@
 //! count vec4s). Entry points as in matmul_vec4.wgsl: NT (forward X*W^T), NN (input gradient dY*W),
 //! TN (weight gradient dY^T*X).
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    trans_a: u32,
-    trans_b: u32,
-    accumulate: u32,
-    a_offset: u32,
-    b_offset: u32,
-    c_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 // Rows of C per workgroup (shared by its subgroups), and invocations per workgroup, each on its
 // own group of 4 columns.
 const ROWS: u32 = 32u;
 const LANES: u32 = 32u;
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
-
-// Stores row r of the block (and adds the old value when accumulating); the caller loops over
-// rows itself, because passing the accumulators by pointer keeps them out of registers.
-fn store_row(value: vec4<f32>, row: u32, col4: u32) {
-    let n4 = params.n / 4u;
-    if (row < params.m && col4 < n4) {
-        let at = params.c_offset + row * n4 + col4;
-        if (params.accumulate != 0u) {
-            c[at] = value + c[at];
-        } else {
-            c[at] = value;
-        }
-    }
-}
-
-// vec4 index of row `row` (clamped into [0, m)) of a row-major matrix of `width4` vec4s per row.
-fn clamped_row(offset: u32, row: u32, width4: u32) -> u32 {
-    return offset + min(row, params.m - 1u) * width4;
-}
 
 fn dots(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));

@@ -1,61 +1,18 @@
-//! C = op(A) * op(B) (+ C) with vec4 loads and a register block per invocation, tuned for CPU-like devices.
+//! C = op(A) * op(B) (+ C) with vec4 loads and an 8 x 4 register block per invocation: the kernels for adapters without subgroups.
 //!
-//! lavapipe (llvmpipe) runs 8 invocations per SIMD vector, and turns a storage load whose address
-//! differs between invocations into a loop over the lanes, while a load whose address is the same
-//! for all of them (it depends only on the workgroup id and loop counters: "uniform") is one load.
-//! So each workgroup owns a block of ROWS rows of C, addressed by workgroup_id.y alone, and its
-//! invocations spread over groups of 4 columns: every read of op(A) is uniform, and each divergent
-//! vec4 read of op(B) feeds ROWS x 4 multiply-adds.
+//! Each workgroup owns ROWS rows of C; its invocations spread over groups of 4 columns. Per 4 steps
+//! along k an invocation makes 12 vec4 loads for 128 multiply-adds. On lavapipe that is load-bound
+//! (about 0.9 GFLOP/s: a storage load costs per float, vec4 or not, whether or not the lanes'
+//! addresses agree); matmul_subgroup.wgsl shares loads through subgroups and runs 4x faster there.
 //!
 //! Needs the vectorized dimensions and all offsets to be multiples of 4; offsets here count vec4s.
 //! Three entry points, one per product of a dense layer: NT (forward X*W^T), NN (input gradient
 //! dY*W), TN (weight gradient dY^T*X).
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    trans_a: u32,
-    trans_b: u32,
-    accumulate: u32,
-    a_offset: u32,
-    b_offset: u32,
-    c_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 // Rows of C per workgroup; each invocation owns ROWS x 4 outputs (one vec4 of columns).
 const ROWS: u32 = 8u;
 // Invocations per workgroup, each on its own group of 4 columns.
 const LANES: u32 = 32u;
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
-
-// Stores one row of a block (adding the old value when accumulating). Callers write the 8 calls
-// out: a store loop over a dynamic index, or the accumulators passed by pointer, keeps them out of
-// registers on lavapipe (1.4x slower).
-fn store_row(value: vec4<f32>, row: u32, col4: u32) {
-    let n4 = params.n / 4u;
-    if (row < params.m) {
-        let at = params.c_offset + row * n4 + col4;
-        if (params.accumulate != 0u) {
-            c[at] = value + c[at];
-        } else {
-            c[at] = value;
-        }
-    }
-}
-
-// vec4 index of row `row0 + r` of a row-major matrix of `width4` vec4s per row, the row clamped
-// into [0, m) so that edge blocks read valid memory (their extra rows are never stored).
-fn row_start(offset: u32, row0: u32, r: u32, width4: u32) -> u32 {
-    return offset + min(row0 + r, params.m - 1u) * width4;
-}
 
 // C[m x n] = A[m x k] * B[k x n]; needs k % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
@@ -75,7 +32,7 @@ fn matmul_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         let b2 = b[b_at + 2u * n4];
         let b3 = b[b_at + 3u * n4];
         for (var r = 0u; r < ROWS; r++) {
-            let av = a[row_start(params.a_offset, row0, r, k4) + p4];
+            let av = a[clamped_row(params.a_offset, row0 + r, k4) + p4];
             acc[r] = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc[r]))));
         }
     }
@@ -107,7 +64,7 @@ fn matmul_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         let b2 = b[b_row0 + 2u * k4 + p4];
         let b3 = b[b_row0 + 3u * k4 + p4];
         for (var r = 0u; r < ROWS; r++) {
-            let av = a[row_start(params.a_offset, row0, r, k4) + p4];
+            let av = a[clamped_row(params.a_offset, row0 + r, k4) + p4];
             acc[r] += vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
         }
     }

@@ -32,6 +32,14 @@ pub static ELEMENTWISE: Snippet = Snippet {
     file: "elementwise.wgsl",
     source: wgsl!("elementwise.wgsl"),
 };
+pub static MATMUL_PARAMS: Snippet = Snippet {
+    file: "matmul_params.wgsl",
+    source: wgsl!("matmul_params.wgsl"),
+};
+pub static MATMUL_VEC4_IO: Snippet = Snippet {
+    file: "matmul_vec4_io.wgsl",
+    source: wgsl!("matmul_vec4_io.wgsl"),
+};
 pub static ACTIVATION: Snippet = Snippet {
     file: "activation.wgsl",
     source: wgsl!("activation.wgsl"),
@@ -43,9 +51,10 @@ macro_rules! module {
     };
 }
 
-pub static MATMUL: ShaderModule = module!("matmul.wgsl", []);
-pub static MATMUL_VEC4: ShaderModule = module!("matmul_vec4.wgsl", []);
-pub static MATMUL_SUBGROUP: ShaderModule = module!("matmul_subgroup.wgsl", []);
+pub static MATMUL: ShaderModule = module!("matmul.wgsl", [MATMUL_PARAMS]);
+pub static MATMUL_VEC4: ShaderModule = module!("matmul_vec4.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
+pub static MATMUL_SUBGROUP: ShaderModule =
+    module!("matmul_subgroup.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
 pub static BIAS_ACT: ShaderModule = module!("bias_act.wgsl", [ELEMENTWISE, ACTIVATION]);
 pub static BIAS_ACT_BACKWARD: ShaderModule =
     module!("bias_act_backward.wgsl", [ELEMENTWISE, ACTIVATION]);

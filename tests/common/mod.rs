@@ -104,6 +104,7 @@ impl Pair {
     pub fn check(&mut self, what: &str, id: BufferId, offset: usize, len: usize, tol: f64) -> f64 {
         let (gpu, cpu) = self.read(id, offset, len);
         let error = relative_error(&gpu, &cpu);
+        eprintln!("{what}: relative error {error:.2e}");
         assert!(
             error <= tol,
             "{what}: relative error {error:e} > {tol:e} (first values gpu {:?} cpu {:?})",

@@ -171,6 +171,34 @@ fn gpu_bias_act_matches_cpu_for_every_activation() {
     }
 }
 
+/// Dispatches past the per-dimension workgroup limit fold into two dimensions; a low fold limit
+/// runs that index path here on every element-wise kernel shape.
+#[test]
+fn gpu_elementwise_kernels_match_cpu_when_dispatches_fold() {
+    let Some(mut pair) = Pair::new() else { return };
+    pair.gpu.set_fold_limit(3);
+    let (rows, cols) = (37, 101); // 3737 elements: 15 workgroups of 256, folded into 3 x 5
+    let x = pair.input(&random(rows * cols, 3.0, 21));
+    let bias = pair.input(&random(cols, 1.0, 22));
+    let out = pair.poisoned(rows * cols);
+    let ops = [
+        Op::BiasAct {
+            x: View::whole(x, rows * cols),
+            bias: View::whole(bias, cols),
+            rows,
+            cols,
+            act: Activation::Tanh,
+        },
+        Op::Normal {
+            out: View::whole(out, rows * cols),
+            stream: 4,
+        },
+    ];
+    pair.run(&ops, &Frame::with_seed(8));
+    pair.check("folded bias_act", x, 0, rows * cols, KERNEL_ELEMENTWISE);
+    pair.check("folded normal", out, 0, rows * cols, KERNEL_ELEMENTWISE);
+}
+
 #[test]
 fn gpu_bias_act_backward_matches_cpu_for_every_activation() {
     let Some(mut pair) = Pair::new() else { return };

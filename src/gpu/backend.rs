@@ -41,6 +41,8 @@ pub struct GpuBackend {
     /// Bound where an op leaves an optional output out.
     dummy: wgpu::Buffer,
     matmul: MatmulStrategy,
+    /// Workgroups per dispatch dimension before element-wise dispatches fold into two.
+    fold_limit: u32,
 }
 
 /// Buffers are padded to 16 bytes so that vec4 views of them are whole.
@@ -70,6 +72,7 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         let matmul = Self::best_matmul_strategy(&context);
+        let fold_limit = context.limits.max_compute_workgroups_per_dimension;
         Self {
             context,
             pipelines: Pipelines::default(),
@@ -77,6 +80,7 @@ impl GpuBackend {
             frame,
             dummy,
             matmul,
+            fold_limit,
         }
     }
 
@@ -89,6 +93,12 @@ impl GpuBackend {
         } else {
             MatmulStrategy::Vec4WhereAligned
         }
+    }
+
+    /// Folds element-wise dispatches into two dimensions past `limit` workgroups instead of the
+    /// device's limit, so that tests can run the folded index path on small buffers.
+    pub fn set_fold_limit(&mut self, limit: u32) {
+        self.fold_limit = limit.clamp(1, self.context.limits.max_compute_workgroups_per_dimension);
     }
 
     /// Whether the subgroup kernels can run here.
@@ -316,12 +326,13 @@ impl Backend for GpuBackend {
     fn prepare(&mut self, ops: &[Op]) -> Result<GpuProgram, BackendError> {
         let lens: Vec<usize> = self.buffers.iter().map(|b| b.len).collect();
         let max = self.context.limits.max_compute_workgroups_per_dimension;
+        let fold = self.fold_limit;
         let mut dispatches = Vec::with_capacity(ops.len());
         let mut uniforms = Vec::with_capacity(ops.len());
         let mut kernels = Vec::with_capacity(ops.len());
         for op in ops {
             check_op(op, &lens)?;
-            let call = encode(op, self.matmul, max);
+            let call = encode(op, self.matmul, fold);
             if let Some(&over) = call.workgroups.iter().find(|&&g| g > max) {
                 return Err(BackendError::InvalidOp {
                     op: op.kernel_name(),

@@ -28,6 +28,8 @@ pub struct KernelCall {
     pub workgroups: [u32; 3],
 }
 
+// Workgroup shapes; each must agree with the constant of the shader it sizes dispatches for (the
+// test below reads them from the WGSL).
 const ELEMENTWISE_WORKGROUP: usize = 256;
 const MATMUL_WORKGROUP: usize = 8;
 const MATMUL_SCALAR_BLOCK: usize = 4;
@@ -323,5 +325,64 @@ pub fn encode(op: &Op, strategy: MatmulStrategy, max_per_dimension: u32) -> Kern
         params: padded(params),
         storage,
         workgroups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::shaders;
+
+    /// The value of `const NAME: u32 = Vu;` in a WGSL source.
+    fn wgsl_const(source: &str, name: &str) -> usize {
+        let prefix = format!("const {name}: u32 = ");
+        let line = source
+            .lines()
+            .find(|l| l.trim_start().starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {name} in the shader"));
+        line.trim_start()[prefix.len()..]
+            .trim_end_matches(';')
+            .trim_end_matches('u')
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn dispatch_shapes_agree_with_the_shaders() {
+        let pairs = [
+            (
+                shaders::ELEMENTWISE.source,
+                "ELEMENTWISE_WORKGROUP",
+                ELEMENTWISE_WORKGROUP,
+            ),
+            (shaders::MATMUL.source, "BLOCK", MATMUL_SCALAR_BLOCK),
+            (shaders::MATMUL_VEC4.source, "ROWS", MATMUL_VEC4_ROWS),
+            (shaders::MATMUL_VEC4.source, "LANES", MATMUL_VEC4_LANES),
+            (
+                shaders::MATMUL_SUBGROUP.source,
+                "ROWS",
+                MATMUL_SUBGROUP_ROWS,
+            ),
+            (
+                shaders::MATMUL_SUBGROUP.source,
+                "LANES",
+                MATMUL_SUBGROUP_LANES,
+            ),
+        ];
+        for (source, name, host) in pairs {
+            assert_eq!(wgsl_const(source, name), host, "{name}");
+        }
+        assert!(shaders::MATMUL.source.contains("@workgroup_size(8, 8)"));
+        assert_eq!(MATMUL_WORKGROUP, 8);
+        assert!(shaders::COLUMN_SUM.source.contains("@workgroup_size(64)"));
+        assert!(shaders::KL_ROWS.source.contains("@workgroup_size(64)"));
+        assert_eq!((COLUMN_WORKGROUP, ROW_WORKGROUP), (64, 64));
+    }
+
+    #[test]
+    fn large_elementwise_dispatches_fold_into_two_dimensions() {
+        assert_eq!(elementwise(256 * 65_535, 65_535), [65_535, 1, 1]);
+        let [x, y, _] = elementwise(256 * 65_535 + 1, 65_535);
+        assert_eq!((x, y), (65_535, 2));
     }
 }

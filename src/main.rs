@@ -290,6 +290,10 @@ struct BenchArgs {
     /// Batch size of the per-kernel breakdown
     #[arg(long, default_value_t = 128)]
     kernel_batch: usize,
+    /// Also time each step with these matmul kernels, alternating with the chosen ones, and
+    /// report the speed-up
+    #[arg(long, value_enum)]
+    baseline: Option<MatmulArg>,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
@@ -568,6 +572,23 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
         bail!("--batch-sizes needs at least one size");
     }
     let mut backend = gpu.open()?;
+    let baseline = match args.baseline {
+        None => None,
+        Some(MatmulArg::Auto) => Some(GpuBackend::best_matmul_strategy(backend.context())),
+        Some(MatmulArg::Subgroup) if !backend.has_subgroups() => {
+            bail!(
+                "--baseline subgroup: {} has no subgroups of 8 or more",
+                backend.describe()
+            )
+        }
+        Some(MatmulArg::Subgroup) => Some(MatmulStrategy::SubgroupWhereAligned),
+        Some(MatmulArg::Vec4) => Some(MatmulStrategy::Vec4WhereAligned),
+        Some(MatmulArg::Scalar) => Some(MatmulStrategy::Scalar),
+    };
+    let options = BenchOptions {
+        baseline,
+        ..options
+    };
     let dataset = Dataset::embedded();
     let report = bench::run(&mut backend, &dataset, &options, |what| {
         eprintln!("timing {what}");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
-use crate::gpu::{matmul_kernel, GpuBackend};
+use crate::gpu::{matmul_kernel, GpuBackend, MatmulStrategy};
 use crate::model::{init_parameters, DeviceData, Vae, VaeConfig};
 use crate::ops::{DType, Frame, Op, View};
 use crate::optim::AdamConfig;
@@ -23,6 +23,8 @@ pub struct BenchOptions {
     pub kernel_batch: usize,
     /// Dispatches of the same kernel per timed submit in the breakdown.
     pub kernel_reps: usize,
+    /// Matmul kernels to time the step against, side by side.
+    pub baseline: Option<MatmulStrategy>,
 }
 
 impl Default for BenchOptions {
@@ -35,6 +37,7 @@ impl Default for BenchOptions {
             repeats: 5,
             kernel_batch: 128,
             kernel_reps: 10,
+            baseline: None,
         }
     }
 }
@@ -46,6 +49,10 @@ pub struct BatchTiming {
     pub step_ms_median: f64,
     pub step_ms_min: f64,
     pub step_ms_max: f64,
+    /// The same step with the baseline's matmul kernels, timed alongside (if asked for).
+    pub baseline_images_per_second: Option<f64>,
+    /// Baseline step time / this step time.
+    pub speedup: Option<f64>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -61,6 +68,9 @@ pub struct KernelTiming {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
     pub adapter: String,
+    /// The matmul kernels timed, and the baseline's if any.
+    pub matmul: String,
+    pub baseline_matmul: Option<String>,
     pub model: String,
     pub parameters: usize,
     pub batches: Vec<BatchTiming>,
@@ -124,34 +134,51 @@ pub fn run(
         frame
     };
 
+    // The step under the chosen kernels and, if asked, under the baseline's, prepared side by side
+    // and timed in alternation so that drift of a shared machine hits both alike.
+    let chosen = backend.matmul_strategy();
     let mut batches = Vec::new();
     for &batch in &options.batch_sizes {
         let batch = batch.clamp(1, largest);
         progress(&format!("batch {batch}"));
-        let program = backend.prepare(&vae.train_step(&data, perm, batch))?;
+        let ops = vae.train_step(&data, perm, batch);
+        let mut programs = vec![backend.prepare(&ops)?];
+        if let Some(baseline) = options.baseline {
+            backend.set_matmul_strategy(baseline);
+            let program = backend.prepare(&ops);
+            backend.set_matmul_strategy(chosen);
+            programs.push(program?);
+        }
         let mut step = 0;
-        for _ in 0..options.warmup_steps {
-            backend.run(&program, &frame(step, batch))?;
-            step += 1;
+        for program in &programs {
+            for _ in 0..options.warmup_steps {
+                backend.run(program, &frame(step, batch))?;
+                step += 1;
+            }
         }
-        let mut per_step = Vec::new();
+        let mut per_step = vec![Vec::new(); programs.len()];
         for _ in 0..options.repeats {
-            let seconds = timed(backend, |b| {
-                for _ in 0..options.steps {
-                    b.run(&program, &frame(step, batch))?;
-                    step += 1;
-                }
-                Ok(())
-            })?;
-            per_step.push(seconds * 1e3 / options.steps as f64);
+            for (program, times) in programs.iter().zip(&mut per_step) {
+                let seconds = timed(backend, |b| {
+                    for _ in 0..options.steps {
+                        b.run(program, &frame(step, batch))?;
+                        step += 1;
+                    }
+                    Ok(())
+                })?;
+                times.push(seconds * 1e3 / options.steps as f64);
+            }
         }
-        let ms = median(&mut per_step);
+        let ms = median(&mut per_step[0]);
+        let baseline_ms = per_step.get_mut(1).map(|times| median(times));
         batches.push(BatchTiming {
             batch_size: batch,
             images_per_second: batch as f64 / (ms / 1e3),
             step_ms_median: ms,
-            step_ms_min: per_step[0],
-            step_ms_max: per_step[per_step.len() - 1],
+            step_ms_min: per_step[0][0],
+            step_ms_max: per_step[0][per_step[0].len() - 1],
+            baseline_images_per_second: baseline_ms.map(|b| batch as f64 / (b / 1e3)),
+            speedup: baseline_ms.map(|b| b / ms),
         });
     }
 
@@ -191,6 +218,8 @@ pub fn run(
     }
     Ok(BenchReport {
         adapter: backend.describe(),
+        matmul: format!("{chosen:?}"),
+        baseline_matmul: options.baseline.map(|b| format!("{b:?}")),
         model: config.describe(),
         parameters: vae.layout.parameter_count(),
         batches,
@@ -208,19 +237,37 @@ impl BenchReport {
         let _ = writeln!(out, "adapter: {}", self.adapter);
         let _ = writeln!(
             out,
-            "model:   {} ({} parameters)\n",
+            "model:   {} ({} parameters)",
             self.model, self.parameters
         );
+        let _ = writeln!(out, "matmul:  {}", self.matmul);
+        if let Some(baseline) = &self.baseline_matmul {
+            let _ = writeln!(out, "baseline matmul (timed alongside): {baseline}");
+        }
         let _ = writeln!(
             out,
-            "{:>6} {:>12} {:>10} {:>10} {:>10}",
-            "batch", "images/s", "ms/step", "min", "max"
+            "\n{:>6} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}",
+            "batch", "images/s", "ms/step", "min", "max", "baseline/s", "speedup"
         );
         for b in &self.batches {
+            let baseline = b
+                .baseline_images_per_second
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "-".into());
+            let speedup = b
+                .speedup
+                .map(|v| format!("{v:.2}x"))
+                .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
-                "{:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2}",
-                b.batch_size, b.images_per_second, b.step_ms_median, b.step_ms_min, b.step_ms_max
+                "{:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>12} {:>8}",
+                b.batch_size,
+                b.images_per_second,
+                b.step_ms_median,
+                b.step_ms_min,
+                b.step_ms_max,
+                baseline,
+                speedup
             );
         }
         let _ = writeln!(

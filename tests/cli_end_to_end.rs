@@ -246,3 +246,24 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cpu_reference_training_matches_the_gpu_run() {
+    let dir = scratch("cpu");
+    let runs = dir.join("runs");
+    train_into(&runs.join("gpu"), &runs);
+    let mut args: Vec<&str> = TINY.to_vec();
+    let cpu_run = runs.join("cpu");
+    args.extend(["--cpu-reference", "--run-dir", cpu_run.to_str().unwrap()]);
+    let stdout = succeed(&args);
+    assert!(stdout.contains("CPU reference"), "{stdout}");
+    let gpu = metrics_without_timing(&runs.join("gpu"));
+    let cpu = metrics_without_timing(&cpu_run);
+    for (g, c) in gpu.iter().zip(&cpu) {
+        for key in ["train_loss", "test_loss", "test_kl"] {
+            let (g, c) = (g[key].as_f64().unwrap(), c[key].as_f64().unwrap());
+            assert!((g - c).abs() <= 1e-3 * c.abs(), "{key}: gpu {g}, cpu {c}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

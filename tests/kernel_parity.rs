@@ -5,7 +5,7 @@ mod common;
 
 use common::{random, Pair};
 use vae_gpu::backend::Backend;
-use vae_gpu::gpu::{matmul_kernel, Kernel, MatmulStrategy};
+use vae_gpu::gpu::{matmul_kernel, Kernel, MatmulStrategy, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU};
 use vae_gpu::ops::{Activation, Frame, Op, View};
 use vae_gpu::tolerance::{KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
 

@@ -10,7 +10,9 @@ use crate::ops::{BufferId, DType, Frame, Op};
 use crate::reference::check_op;
 
 use super::context::{GpuContext, GpuError, GpuOptions};
-use super::encode::{encode, KernelCall, MatmulStrategy};
+use super::encode::{
+    encode, KernelCall, KernelTuning, MatmulStrategy, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+};
 use super::kernels::{Kernel, Pipeline, Pipelines};
 
 struct DeviceBuffer {
@@ -40,7 +42,7 @@ pub struct GpuBackend {
     frame: wgpu::Buffer,
     /// Bound where an op leaves an optional output out.
     dummy: wgpu::Buffer,
-    matmul: MatmulStrategy,
+    tuning: KernelTuning,
     /// Workgroups per dispatch dimension before element-wise dispatches fold into two.
     fold_limit: u32,
 }
@@ -71,7 +73,14 @@ impl GpuBackend {
             usage: storage,
             mapped_at_creation: false,
         });
-        let matmul = Self::best_matmul_strategy(&context);
+        let tuning = KernelTuning {
+            matmul: Self::best_matmul_strategy(&context),
+            subgroup_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
+                SUBGROUP_LANES_CPU
+            } else {
+                SUBGROUP_LANES_GPU
+            },
+        };
         let fold_limit = context.limits.max_compute_workgroups_per_dimension;
         Self {
             context,
@@ -79,7 +88,7 @@ impl GpuBackend {
             buffers: Vec::new(),
             frame,
             dummy,
-            matmul,
+            tuning,
             fold_limit,
         }
     }
@@ -112,18 +121,29 @@ impl GpuBackend {
 
     /// Chooses the matrix-multiply kernels of programs prepared from now on.
     pub fn set_matmul_strategy(&mut self, strategy: MatmulStrategy) {
-        self.matmul = strategy;
+        self.tuning.matmul = strategy;
     }
 
     pub fn matmul_strategy(&self) -> MatmulStrategy {
-        self.matmul
+        self.tuning.matmul
+    }
+
+    /// Sets the workgroup width of the subgroup matmul kernels for programs prepared from now on.
+    pub fn set_subgroup_lanes(&mut self, lanes: u32) {
+        self.tuning.subgroup_lanes = lanes;
+    }
+
+    pub fn tuning(&self) -> KernelTuning {
+        self.tuning
     }
 
     /// Compiles the pipelines a program needs (also done lazily by `prepare`), so that timing
     /// can leave shader compilation out.
     fn bind(&mut self, call: &KernelCall) -> (Dispatch, wgpu::Buffer) {
         let device = &self.context.device;
-        let pipeline = self.pipelines.get(device, call.kernel);
+        let pipeline = self
+            .pipelines
+            .get(device, call.kernel, self.tuning.subgroup_lanes);
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(call.kernel.entry_point()),
             contents: bytemuck::cast_slice(&call.params),
@@ -332,7 +352,7 @@ impl Backend for GpuBackend {
         let mut kernels = Vec::with_capacity(ops.len());
         for op in ops {
             check_op(op, &lens)?;
-            let call = encode(op, self.matmul, fold);
+            let call = encode(op, self.tuning, fold);
             if let Some(&over) = call.workgroups.iter().find(|&&g| g > max) {
                 return Err(BackendError::InvalidOp {
                     op: op.kernel_name(),

@@ -18,6 +18,18 @@ pub enum MatmulStrategy {
     Scalar,
 }
 
+/// The kernel choices of one device: which matmul kernels, and the workgroup width of the subgroup
+/// ones (the `LANES` override of shaders/matmul_subgroup.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelTuning {
+    pub matmul: MatmulStrategy,
+    pub subgroup_lanes: u32,
+}
+
+/// Subgroup kernel workgroup width on CPU adapters (one SIMD vector of lavapipe) and on GPUs.
+pub const SUBGROUP_LANES_CPU: u32 = 8;
+pub const SUBGROUP_LANES_GPU: u32 = 32;
+
 /// One kernel launch, ready to be bound.
 pub struct KernelCall {
     pub kernel: Kernel,
@@ -36,7 +48,6 @@ const MATMUL_SCALAR_BLOCK: usize = 4;
 const MATMUL_VEC4_ROWS: usize = 8;
 const MATMUL_VEC4_LANES: usize = 32;
 const MATMUL_SUBGROUP_ROWS: usize = 32;
-const MATMUL_SUBGROUP_LANES: usize = 32;
 const COLUMN_WORKGROUP: usize = 64;
 const ROW_WORKGROUP: usize = 64;
 
@@ -103,7 +114,7 @@ pub fn matmul_kernel(strategy: MatmulStrategy, op: &Op) -> Kernel {
     }
 }
 
-pub fn encode(op: &Op, strategy: MatmulStrategy, max_per_dimension: u32) -> KernelCall {
+pub fn encode(op: &Op, tuning: KernelTuning, max_per_dimension: u32) -> KernelCall {
     let u = |v: usize| v as u32;
     let b = |v: bool| v as u32;
     let (kernel, params, storage, workgroups) = match *op {
@@ -130,7 +141,7 @@ pub fn encode(op: &Op, strategy: MatmulStrategy, max_per_dimension: u32) -> Kern
             trans_b,
             accumulate,
         } => {
-            let kernel = matmul_kernel(strategy, op);
+            let kernel = matmul_kernel(tuning.matmul, op);
             let (unit, workgroups) = match kernel {
                 Kernel::Matmul => {
                     let block = MATMUL_WORKGROUP * MATMUL_SCALAR_BLOCK;
@@ -141,7 +152,7 @@ pub fn encode(op: &Op, strategy: MatmulStrategy, max_per_dimension: u32) -> Kern
                     (4, [cols, groups(m, MATMUL_VEC4_ROWS), 1])
                 }
                 _ => {
-                    let cols = groups(n / 4, MATMUL_SUBGROUP_LANES);
+                    let cols = groups(n / 4, tuning.subgroup_lanes as usize);
                     (4, [cols, groups(m, MATMUL_SUBGROUP_ROWS), 1])
                 }
             };
@@ -372,6 +383,10 @@ mod tests {
         for (source, name, host) in pairs {
             assert_eq!(wgsl_const(source, name), host, "{name}");
         }
+        // The subgroup kernels' width is an override the host sets (Pipelines::get).
+        assert!(shaders::MATMUL_SUBGROUP
+            .source
+            .contains("override LANES: u32"));
         assert!(shaders::MATMUL.source.contains("@workgroup_size(8, 8)"));
         assert_eq!(MATMUL_WORKGROUP, 8);
         assert!(shaders::COLUMN_SUM.source.contains("@workgroup_size(64)"));

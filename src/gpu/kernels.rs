@@ -114,17 +114,28 @@ pub struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Pipelines by kernel, compiled once per device.
+/// Pipelines by kernel (and subgroup width), compiled once per device.
 #[derive(Default)]
 pub struct Pipelines {
-    built: HashMap<Kernel, std::rc::Rc<Pipeline>>,
+    built: HashMap<(Kernel, u32), std::rc::Rc<Pipeline>>,
 }
 
 impl Pipelines {
-    pub fn get(&mut self, device: &wgpu::Device, kernel: Kernel) -> std::rc::Rc<Pipeline> {
+    /// `subgroup_lanes` sets the `LANES` override of the subgroup matmul kernels.
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        kernel: Kernel,
+        subgroup_lanes: u32,
+    ) -> std::rc::Rc<Pipeline> {
+        let lanes = if kernel.module().file == shaders::MATMUL_SUBGROUP.file {
+            subgroup_lanes
+        } else {
+            0
+        };
         self.built
-            .entry(kernel)
-            .or_insert_with(|| std::rc::Rc::new(build(device, kernel)))
+            .entry((kernel, lanes))
+            .or_insert_with(|| std::rc::Rc::new(build(device, kernel, lanes)))
             .clone()
     }
 }
@@ -142,7 +153,8 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-fn build(device: &wgpu::Device, kernel: Kernel) -> Pipeline {
+/// `lanes`: the `LANES` override, for the modules that declare it (0 for the others).
+fn build(device: &wgpu::Device, kernel: Kernel, lanes: u32) -> Pipeline {
     let module = kernel.module();
     let composed = shaders::compose(module);
     let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -173,12 +185,16 @@ fn build(device: &wgpu::Device, kernel: Kernel) -> Pipeline {
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
+    let overrides = [("LANES", f64::from(lanes))];
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(kernel.entry_point()),
         layout: Some(&pipeline_layout),
         module: &shader,
         entry_point: Some(kernel.entry_point()),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: if lanes > 0 { &overrides } else { &[] },
+            ..Default::default()
+        },
         cache: None,
     });
     Pipeline { pipeline, layout }

@@ -11,5 +11,7 @@ pub use context::{
     list_adapters, AdapterSummary, BackendChoice, GpuContext, GpuError, GpuOptions, ADAPTER_ENV,
     BACKEND_ENV,
 };
-pub use encode::{matmul_kernel, MatmulStrategy};
+pub use encode::{
+    matmul_kernel, KernelTuning, MatmulStrategy, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+};
 pub use kernels::Kernel;

@@ -374,11 +374,6 @@ mod tests {
                 "ROWS",
                 MATMUL_SUBGROUP_ROWS,
             ),
-            (
-                shaders::MATMUL_SUBGROUP.source,
-                "LANES",
-                MATMUL_SUBGROUP_LANES,
-            ),
         ];
         for (source, name, host) in pairs {
             assert_eq!(wgsl_const(source, name), host, "{name}");

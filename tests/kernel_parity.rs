@@ -123,14 +123,18 @@ fn gpu_subgroup_matmul_kernels_match_cpu_on_aligned_shapes() {
     }
     pair.gpu
         .set_matmul_strategy(MatmulStrategy::SubgroupWhereAligned);
-    aligned_kernels_match(
-        &mut pair,
-        [
-            Kernel::MatmulSubgroupNn,
-            Kernel::MatmulSubgroupNt,
-            Kernel::MatmulSubgroupTn,
-        ],
-    );
+    // Both workgroup widths: one SIMD vector (CPU adapters) and a warp (GPUs).
+    for lanes in [SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU] {
+        pair.gpu.set_subgroup_lanes(lanes);
+        aligned_kernels_match(
+            &mut pair,
+            [
+                Kernel::MatmulSubgroupNn,
+                Kernel::MatmulSubgroupNt,
+                Kernel::MatmulSubgroupTn,
+            ],
+        );
+    }
 }
 
 #[test]

@@ -99,6 +99,13 @@ impl Vae {
         let adam_m = f32_buffer("adam m", layout.len)?;
         let adam_v = f32_buffer("adam v", layout.len)?;
         let input = f32_buffer("input batch", capacity * config.input_dim)?;
+        let z = f32_buffer("z", capacity * config.latent)?;
+        let eps = f32_buffer("eps", capacity * config.latent)?;
+        let grad_z = f32_buffer("z gradient", capacity * config.latent)?;
+        let bce_rows = f32_buffer("reconstruction loss per row", capacity)?;
+        let kl_rows = f32_buffer("kl per row", capacity)?;
+        let metrics = f32_buffer("metrics", METRIC_SLOTS)?;
+        // One output and one output-gradient buffer per layer.
         let mut per_layer = |prefix: &str, layers: &[super::DenseLayer]| {
             layers
                 .iter()
@@ -110,14 +117,6 @@ impl Vae {
         let enc_grad = per_layer("encoder output gradient", &layout.encoder)?;
         let dec_out = per_layer("decoder output", &layout.decoder)?;
         let dec_grad = per_layer("decoder output gradient", &layout.decoder)?;
-        let mut f32_buffer =
-            |label: &str, len: usize| backend.create_buffer(label, len.max(1), DType::F32);
-        let z = f32_buffer("z", capacity * config.latent)?;
-        let eps = f32_buffer("eps", capacity * config.latent)?;
-        let grad_z = f32_buffer("z gradient", capacity * config.latent)?;
-        let bce_rows = f32_buffer("reconstruction loss per row", capacity)?;
-        let kl_rows = f32_buffer("kl per row", capacity)?;
-        let metrics = f32_buffer("metrics", METRIC_SLOTS)?;
         Ok(Self {
             config,
             layout,

@@ -15,7 +15,8 @@ use vae_gpu::tolerance::{relative_error, SHORT_RUN_LOSS, TRAINING_STEP};
 struct Setup<B: Backend> {
     vae: Vae,
     program: B::Program,
-    perm: usize,
+    /// Training images the permutation covers.
+    images: usize,
 }
 
 /// The model, the embedded data's first `images` training images and a shuffled permutation of
@@ -42,7 +43,7 @@ fn setup<B: Backend>(
     Setup {
         vae,
         program,
-        perm: images,
+        images,
     }
 }
 
@@ -115,7 +116,7 @@ fn two_hundred_steps_match_cpu_in_per_step_loss() {
     let mut worst = 0.0f64;
     let mut first_and_last = Vec::new();
     for step in 0..steps {
-        let start = (step * rows) % (g.perm - rows + 1);
+        let start = (step * rows) % (g.images - rows + 1);
         let f = frame(2, step as u32, start, &adam);
         gpu.run(&g.program, &f).unwrap();
         cpu.run(&c.program, &f).unwrap();

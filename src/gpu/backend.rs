@@ -11,7 +11,8 @@ use crate::reference::check_op;
 
 use super::context::{GpuContext, GpuError, GpuOptions};
 use super::encode::{
-    encode, KernelCall, KernelTuning, MatmulStrategy, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    elementwise, encode, KernelCall, KernelTuning, MatmulStrategy, SUBGROUP_LANES_CPU,
+    SUBGROUP_LANES_GPU,
 };
 use super::kernels::{Kernel, Pipeline, Pipelines};
 
@@ -240,17 +241,11 @@ impl GpuBackend {
         let input = self.create_buffer("philox counters", n * 4, DType::U32)?;
         let output = self.create_buffer("philox blocks", n * 4, DType::U32)?;
         self.write_u32(input, 0, bytemuck::cast_slice(counters));
-        let max = self.context.limits.max_compute_workgroups_per_dimension;
-        let groups = (n as u32).div_ceil(256);
         let call = KernelCall {
             kernel: Kernel::PhiloxBlocks,
             params: vec![n as u32, key[0], key[1], 0],
             storage: vec![Some(input), Some(output)],
-            workgroups: if groups <= max {
-                [groups, 1, 1]
-            } else {
-                [max, groups.div_ceil(max), 1]
-            },
+            workgroups: elementwise(n, self.fold_limit),
         };
         let (dispatch, uniform) = self.bind(&call);
         let program = GpuProgram {

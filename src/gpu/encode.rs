@@ -57,7 +57,7 @@ fn groups(count: usize, per_group: usize) -> u32 {
 
 /// Element-wise dispatch folded into (x, y) past the per-dimension limit; the shaders rebuild the
 /// index with `element_index` (shaders/elementwise.wgsl).
-fn elementwise(count: usize, max_per_dimension: u32) -> [u32; 3] {
+pub fn elementwise(count: usize, max_per_dimension: u32) -> [u32; 3] {
     let total = groups(count, ELEMENTWISE_WORKGROUP);
     if total <= max_per_dimension {
         [total, 1, 1]

@@ -351,20 +351,35 @@ impl Vae {
         });
     }
 
+    /// gather → encoder → reparameterization (one z per image) → decoder → per-row BCE and KL;
+    /// with `with_grad`, also the gradient of the BCE w.r.t. the logits. Returns the per-row
+    /// (BCE, KL) views.
+    fn forward_losses(
+        &self,
+        ops: &mut Vec<Op>,
+        data: &DeviceData,
+        perm: View,
+        rows: usize,
+        stream: u32,
+        with_grad: bool,
+    ) -> (View, View) {
+        self.check_rows(rows);
+        self.gather(ops, data, perm, rows);
+        self.encode(ops, rows);
+        self.reparameterize(ops, rows, stream, true);
+        self.decode(ops, rows, Activation::Identity);
+        self.losses(ops, rows, with_grad);
+        (
+            rows_of(self.bce_rows, rows, 1),
+            rows_of(self.kl_rows, rows, 1),
+        )
+    }
+
     /// The batch's forward pass, losses, and gradients of every parameter (no update):
     /// gather → encoder → reparameterization → decoder → BCE + KL → backward.
     pub fn forward_backward(&self, data: &DeviceData, perm: View, rows: usize) -> Vec<Op> {
-        self.check_rows(rows);
         let mut ops = Vec::new();
-        self.gather(&mut ops, data, perm, rows);
-        self.encode(&mut ops, rows);
-        self.reparameterize(&mut ops, rows, TRAIN_STREAM, true);
-        self.decode(&mut ops, rows, Activation::Identity);
-        self.losses(&mut ops, rows, true);
-        let (bce, kl) = (
-            rows_of(self.bce_rows, rows, 1),
-            rows_of(self.kl_rows, rows, 1),
-        );
+        let (bce, kl) = self.forward_losses(&mut ops, data, perm, rows, TRAIN_STREAM, true);
         self.sum_metric(&mut ops, bce, Metric::StepBce, false);
         self.sum_metric(&mut ops, kl, Metric::StepKl, false);
         self.sum_metric(&mut ops, bce, Metric::TrainBce, true);
@@ -447,17 +462,8 @@ impl Vae {
 
     /// Losses of a batch with one z sample per image, added to the Eval metrics.
     pub fn eval_batch(&self, data: &DeviceData, perm: View, rows: usize) -> Vec<Op> {
-        self.check_rows(rows);
         let mut ops = Vec::new();
-        self.gather(&mut ops, data, perm, rows);
-        self.encode(&mut ops, rows);
-        self.reparameterize(&mut ops, rows, EVAL_STREAM, true);
-        self.decode(&mut ops, rows, Activation::Identity);
-        self.losses(&mut ops, rows, false);
-        let (bce, kl) = (
-            rows_of(self.bce_rows, rows, 1),
-            rows_of(self.kl_rows, rows, 1),
-        );
+        let (bce, kl) = self.forward_losses(&mut ops, data, perm, rows, EVAL_STREAM, false);
         self.sum_metric(&mut ops, bce, Metric::EvalBce, true);
         self.sum_metric(&mut ops, kl, Metric::EvalKl, true);
         ops

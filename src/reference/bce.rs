@@ -2,11 +2,6 @@
 
 use super::activation::sigmoid;
 
-/// log(1 + t), accurate for tiny t; the same formula as the shader (WGSL has no log1p).
-pub fn log1p(t: f64) -> f64 {
-    t.ln_1p()
-}
-
 /// `out[r] = Σ_j max(l,0) − x·l + log1p(exp(−|l|))`; `grad = grad_scale·(sigmoid(l) − x)`.
 #[allow(clippy::too_many_arguments)]
 pub fn bce_rows(
@@ -23,7 +18,7 @@ pub fn bce_rows(
         for j in r * cols..(r + 1) * cols {
             let l = f64::from(logits[j]);
             let x = f64::from(target[j]);
-            sum += l.max(0.0) - x * l + log1p((-l.abs()).exp());
+            sum += l.max(0.0) - x * l + (-l.abs()).exp().ln_1p();
             if let Some(g) = grad.as_deref_mut() {
                 g[j] = (f64::from(grad_scale) * (sigmoid(l) - x)) as f32;
             }

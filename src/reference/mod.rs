@@ -18,7 +18,7 @@ mod sum;
 pub use activation::{activate, bias_act, bias_act_backward, slope_from_output};
 pub use adam::{adam, AdamHyper};
 pub use backend::{check_op, CpuBackend, CpuProgram};
-pub use bce::{bce_rows, log1p};
+pub use bce::bce_rows;
 pub use column_sum::column_sum;
 pub use gather::{gather, pack_bytes};
 pub use kl::{kl_backward, kl_rows};

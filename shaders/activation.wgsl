@@ -1,4 +1,4 @@
-//! Activations of a dense layer and their slopes written from the output; codes as in src/ops.rs (snippet).
+//! Activations of a dense layer and their slopes written from the output; codes as in src/kernels/activation.rs (snippet).
 
 const ACT_IDENTITY: u32 = 0u;
 const ACT_RELU: u32 = 1u;
@@ -17,14 +17,22 @@ fn stable_sigmoid(v: f32) -> f32 {
     return e / (1.0 + e);
 }
 
+// True for NaN, read from the bits: a driver may fold float comparisons with NaN away.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7FFFFFFFu) > 0x7F800000u;
+}
+
+// NaN is passed on, so that a diverging run shows as NaN (max(NaN, 0) may be 0).
 fn activate(v: f32, act: u32) -> f32 {
+    var y = v;
     switch act {
-        case ACT_RELU: { return max(v, 0.0); }
-        case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE * v, v, v > 0.0); }
-        case ACT_TANH: { return tanh(clamp(v, -TANH_CLAMP, TANH_CLAMP)); }
-        case ACT_SIGMOID: { return stable_sigmoid(v); }
-        default: { return v; }
+        case ACT_RELU: { y = max(v, 0.0); }
+        case ACT_LEAKY_RELU: { y = select(LEAKY_RELU_SLOPE * v, v, v > 0.0); }
+        case ACT_TANH: { y = tanh(clamp(v, -TANH_CLAMP, TANH_CLAMP)); }
+        case ACT_SIGMOID: { y = stable_sigmoid(v); }
+        default: {}
     }
+    return select(y, v, is_nan(v));
 }
 
 fn slope_from_output(y: f32, act: u32) -> f32 {

@@ -5,7 +5,7 @@ struct BceParams {
     cols: u32,
     write_grad: u32,
     logits_offset: u32,
-    target_offset: u32,
+    targets_offset: u32,
     grad_offset: u32,
     out_offset: u32,
     _pad0: u32,
@@ -15,7 +15,7 @@ const BCE_WORKGROUP: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: BceParams;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
-@group(0) @binding(3) var<storage, read> target_values: array<f32>;
+@group(0) @binding(3) var<storage, read> targets: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
@@ -32,14 +32,14 @@ fn log1p_small(t: f32) -> f32 {
 }
 
 // One workgroup per row: a strided pass over the columns, then a tree over the workgroup.
-@compute @workgroup_size(64)
+@compute @workgroup_size(BCE_WORKGROUP)
 fn bce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = wid.x;
     var sum = 0.0;
     for (var j = lid; j < params.cols; j += BCE_WORKGROUP) {
         let i = r * params.cols + j;
         let l = logits[params.logits_offset + i];
-        let x = target_values[params.target_offset + i];
+        let x = targets[params.targets_offset + i];
         sum += max(l, 0.0) - x * l + log1p_small(exp(-abs(l)));
         if (params.write_grad != 0u) {
             let p = select(exp(l) / (1.0 + exp(l)), 1.0 / (1.0 + exp(-l)), l >= 0.0);

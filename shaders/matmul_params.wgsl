@@ -1,4 +1,4 @@
-//! The shape uniform of every matrix-multiply kernel; mirrors `encode` in src/gpu/encode.rs (snippet).
+//! The shape uniform of every matrix-multiply kernel; declared in src/kernels/matmul.rs (snippet).
 
 struct MatmulParams {
     m: u32,

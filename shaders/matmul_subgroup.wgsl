@@ -31,7 +31,7 @@ fn mix4(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32
 
 // C[m x n] = A[m x k] * B[n x k]^T; needs k % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
-fn matmul_nt(
+fn matmul_subgroup_nt(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
     @builtin(subgroup_invocation_id) sub: u32,
@@ -127,7 +127,7 @@ fn matmul_nt(
 
 // C[m x n] = A[m x k] * B[k x n]; needs k % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
-fn matmul_nn(
+fn matmul_subgroup_nn(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
     @builtin(subgroup_invocation_id) sub: u32,
@@ -223,7 +223,7 @@ fn matmul_nn(
 
 // C[m x n] = A[k x m]^T * B[k x n]; needs m % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
-fn matmul_tn(
+fn matmul_subgroup_tn(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
     @builtin(subgroup_invocation_id) sub: u32,

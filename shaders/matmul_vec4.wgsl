@@ -16,7 +16,7 @@ const LANES: u32 = 32u;
 
 // C[m x n] = A[m x k] * B[k x n]; needs k % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
-fn matmul_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+fn matmul_vec4_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let n4 = params.n / 4u;
     let k4 = params.k / 4u;
     let col4 = wid.x * LANES + lane;
@@ -48,7 +48,7 @@ fn matmul_nn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
 // C[m x n] = A[m x k] * B[n x k]^T; needs k % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
-fn matmul_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+fn matmul_vec4_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let n4 = params.n / 4u;
     let k4 = params.k / 4u;
     let col4 = wid.x * LANES + lane;
@@ -80,7 +80,7 @@ fn matmul_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
 // C[m x n] = A[k x m]^T * B[k x n]; needs m % 4 == 0 and n % 4 == 0.
 @compute @workgroup_size(LANES)
-fn matmul_tn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+fn matmul_vec4_tn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let m4 = params.m / 4u;
     let n4 = params.n / 4u;
     let col4 = wid.x * LANES + lane;

@@ -47,7 +47,8 @@ fn philox_normal(key: vec2<u32>, index: u32, step: u32, stream: u32) -> f32 {
     let bits = philox4x32_10(vec4<u32>(index >> 2u, step, stream, 0u), key);
     let lane = index & 3u;
     let pair = select(bits.xy, bits.zw, lane >= 2u);
-    let radius = sqrt(-2.0 * log(philox_unit(pair.x)));
+    // WGSL's log has an absolute error bound: at u = 1 it may be a hair above 0, so clamp.
+    let radius = sqrt(max(-2.0 * log(philox_unit(pair.x)), 0.0));
     let angle = TWO_PI * philox_unit(pair.y);
     return select(radius * cos(angle), radius * sin(angle), (lane & 1u) == 1u);
 }

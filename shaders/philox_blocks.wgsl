@@ -4,7 +4,11 @@ struct PhiloxBlocksParams {
     count: u32,
     key_lo: u32,
     key_hi: u32,
+    counters_offset: u32,
+    blocks_offset: u32,
     _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: PhiloxBlocksParams;
@@ -17,5 +21,5 @@ fn philox_blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if (i >= params.count) {
         return;
     }
-    blocks[i] = philox4x32_10(counters[i], vec2<u32>(params.key_lo, params.key_hi));
+    blocks[params.blocks_offset + i] = philox4x32_10(counters[params.counters_offset + i], vec2<u32>(params.key_lo, params.key_hi));
 }

@@ -15,7 +15,7 @@ const SUM_WORKGROUP: u32 = 256u;
 
 var<workgroup> partial: array<f32, SUM_WORKGROUP>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SUM_WORKGROUP)
 fn sum_into(@builtin(local_invocation_index) lid: u32) {
     var sum = 0.0;
     for (var i = lid; i < params.count; i += SUM_WORKGROUP) {

@@ -1,12 +1,15 @@
-//! The one interface the model is written against, with two implementations: the GPU
-//! (`gpu::GpuBackend`) and the CPU reference (`reference::CpuBackend`).
+//! The one interface the model is written against, and the checks every op list passes before a
+//! backend prepares it. Two implementations: the GPU (`gpu::GpuBackend`) and the CPU reference
+//! (`cpu::CpuBackend`); nothing here knows either.
 
-use crate::ops::{BufferId, DType, Frame, Op};
+use crate::kernels::{Access, Op};
+use crate::ops::{BufferId, Frame};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// What the device reported (on the GPU: validation errors, lost devices, failed reads).
     #[error(transparent)]
-    Gpu(#[from] crate::gpu::GpuError),
+    Device(Box<dyn std::error::Error + Send + Sync>),
     #[error("buffer {label:?} of {bytes} bytes is larger than this device allows ({limit} bytes)")]
     BufferTooLarge {
         label: String,
@@ -17,7 +20,8 @@ pub enum BackendError {
     InvalidOp { op: &'static str, reason: String },
 }
 
-/// Buffers, op lists built once into replayable programs, and replays.
+/// Buffers, op lists built once into replayable programs, and replays. Buffers hold 32-bit words:
+/// f32 values, or u32 indices and packed bytes.
 pub trait Backend {
     /// An op list made ready to replay (on the GPU: pipelines, bind groups, shape uniforms).
     type Program;
@@ -25,13 +29,8 @@ pub trait Backend {
     /// What runs the kernels, in words (adapter name, or "CPU reference").
     fn describe(&self) -> String;
 
-    /// A zero-filled buffer of `len` elements.
-    fn create_buffer(
-        &mut self,
-        label: &str,
-        len: usize,
-        dtype: DType,
-    ) -> Result<BufferId, BackendError>;
+    /// A zero-filled buffer of `len` words.
+    fn create_buffer(&mut self, label: &str, len: usize) -> Result<BufferId, BackendError>;
 
     fn write_f32(&mut self, buffer: BufferId, offset: usize, data: &[f32]);
     fn write_u32(&mut self, buffer: BufferId, offset: usize, data: &[u32]);
@@ -48,7 +47,7 @@ pub trait Backend {
         len: usize,
     ) -> Result<Vec<u32>, BackendError>;
 
-    /// Checks the ops against the buffers and builds what replays them.
+    /// Checks the ops against the buffers (`check_op`) and builds what replays them.
     fn prepare(&mut self, ops: &[Op]) -> Result<Self::Program, BackendError>;
 
     /// Replays a program with this frame. The GPU only queues the work (one submit); reads wait.
@@ -58,134 +57,54 @@ pub trait Backend {
     fn synchronize(&mut self) -> Result<(), BackendError>;
 }
 
-/// Checks that a view lies inside its buffer: a bad op list fails at `prepare`, with names.
-pub fn check_view(
-    op: &'static str,
-    what: &str,
-    view: &crate::ops::View,
-    buffer_len: usize,
-    needed: usize,
-) -> Result<(), BackendError> {
-    if view.len < needed {
-        return Err(BackendError::InvalidOp {
-            op,
-            reason: format!("{what} view holds {} elements, needs {needed}", view.len),
-        });
+/// The checks both backends make in `prepare`, from the kernel's own declarations: every view lies
+/// inside an existing buffer and holds what the op needs, and a buffer the op writes is bound
+/// through no other view of the same op (the GPU forbids a writable binding that aliases another,
+/// and the CPU reference would read half-written values).
+pub fn check_op(op: &Op, buffer_lens: &[usize]) -> Result<(), BackendError> {
+    let kernel = op.kernel();
+    let name = kernel.spec().name;
+    let invalid = |reason: String| BackendError::InvalidOp { op: name, reason };
+    let operands = kernel.operands();
+    let declared = kernel.spec().entry_points[0].bindings;
+    if operands.len() != declared.len() {
+        return Err(invalid(format!(
+            "{} operands for {} declared bindings",
+            operands.len(),
+            declared.len()
+        )));
     }
-    if view.offset + view.len > buffer_len {
-        return Err(BackendError::InvalidOp {
-            op,
-            reason: format!(
-                "{what} view {}..{} lies outside its buffer of {buffer_len}",
+    for (operand, binding) in operands.iter().zip(declared) {
+        let Some(view) = operand.view else { continue };
+        let what = operand.binding;
+        let len = *buffer_lens
+            .get(view.buffer.0)
+            .ok_or_else(|| invalid(format!("{what} names buffer {:?}, which does not exist", view.buffer)))?;
+        if view.len < operand.needed {
+            return Err(invalid(format!(
+                "{what} view holds {} elements, needs {}",
+                view.len, operand.needed
+            )));
+        }
+        if view.offset + view.len > len {
+            return Err(invalid(format!(
+                "{what} view {}..{} lies outside its buffer of {len}",
                 view.offset,
                 view.offset + view.len
-            ),
-        });
+            )));
+        }
+        if binding.access == Access::ReadWrite {
+            let sharing = operands
+                .iter()
+                .filter(|o| o.view.map(|v| v.buffer) == Some(view.buffer))
+                .count();
+            if sharing > 1 {
+                return Err(invalid(format!(
+                    "buffer {:?} is written through {what} and also used by another view of the same op",
+                    view.buffer
+                )));
+            }
+        }
     }
     Ok(())
-}
-
-/// The element count each view of an op must hold at least, for `prepare`'s checks.
-pub fn required_views(op: &Op) -> Vec<(&'static str, crate::ops::View, usize)> {
-    match *op {
-        Op::Gather {
-            perm,
-            out,
-            rows,
-            dim,
-            ..
-        } => vec![("perm", perm, rows), ("out", out, rows * dim)],
-        Op::MatMul {
-            a, b, c, m, n, k, ..
-        } => vec![("a", a, m * k), ("b", b, k * n), ("c", c, m * n)],
-        Op::BiasAct {
-            x,
-            bias,
-            rows,
-            cols,
-            ..
-        } => vec![("x", x, rows * cols), ("bias", bias, cols)],
-        Op::BiasActBackward {
-            grad,
-            y,
-            rows,
-            cols,
-            ..
-        } => vec![("grad", grad, rows * cols), ("y", y, rows * cols)],
-        Op::ColumnSum { x, out, rows, cols } => vec![("x", x, rows * cols), ("out", out, cols)],
-        Op::Reparameterize {
-            stats,
-            z,
-            eps,
-            rows,
-            latent,
-            ..
-        } => vec![
-            ("stats", stats, rows * 2 * latent),
-            ("z", z, rows * latent),
-            ("eps", eps, rows * latent),
-        ],
-        Op::ReparameterizeBackward {
-            grad_z,
-            stats,
-            eps,
-            grad_stats,
-            rows,
-            latent,
-        } => vec![
-            ("grad_z", grad_z, rows * latent),
-            ("stats", stats, rows * 2 * latent),
-            ("eps", eps, rows * latent),
-            ("grad_stats", grad_stats, rows * 2 * latent),
-        ],
-        Op::KlRows {
-            stats,
-            out,
-            rows,
-            latent,
-        } => vec![("stats", stats, rows * 2 * latent), ("out", out, rows)],
-        Op::KlBackward {
-            stats,
-            grad_stats,
-            rows,
-            latent,
-        } => vec![
-            ("stats", stats, rows * 2 * latent),
-            ("grad_stats", grad_stats, rows * 2 * latent),
-        ],
-        Op::BceRows {
-            logits,
-            target,
-            grad,
-            out,
-            rows,
-            cols,
-        } => {
-            let mut views = vec![
-                ("logits", logits, rows * cols),
-                ("target", target, rows * cols),
-                ("out", out, rows),
-            ];
-            if let Some(grad) = grad {
-                views.push(("grad", grad, rows * cols));
-            }
-            views
-        }
-        Op::SumInto { src, dst, .. } => vec![("src", src, src.len), ("dst", dst, 1)],
-        Op::Adam {
-            params,
-            grads,
-            m,
-            v,
-        } => {
-            let n = params.len;
-            vec![
-                ("params", params, n),
-                ("grads", grads, n),
-                ("m", m, n),
-                ("v", v, n),
-            ]
-        }
-        Op::Normal { out, .. } => vec![("out", out, out.len)],
-    }
 }

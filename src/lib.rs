@@ -3,13 +3,14 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod cpu;
 pub mod data;
 pub mod gpu;
 pub mod image_grid;
+pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod optim;
-pub mod reference;
 pub mod rng;
 pub mod tolerance;
 pub mod workflows;

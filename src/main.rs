@@ -1,25 +1,26 @@
-//! The `vae-gpu` command line: train, sample, bench, info.
+//! The `vae-gpu` command line: arguments, progress bars and printed lines. What each command does
+//! lives in `vae_gpu::workflows`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vae_gpu::backend::Backend;
-use vae_gpu::checkpoint;
+use vae_gpu::cpu::CpuBackend;
 use vae_gpu::data::Dataset;
-use vae_gpu::gpu::{self, GpuBackend, GpuOptions, MatmulStrategy};
+use vae_gpu::gpu::{self, BackendChoice, GpuBackend, GpuOptions};
 use vae_gpu::image_grid::save_png;
-use vae_gpu::model::{to_named_tensors, VaeConfig};
-use vae_gpu::ops::Activation;
+use vae_gpu::kernels::{Activation, MatmulStrategy};
+use vae_gpu::model::VaeConfig;
 use vae_gpu::optim::AdamConfig;
-use vae_gpu::reference::CpuBackend;
 use vae_gpu::workflows::bench::{self, BenchOptions};
-use vae_gpu::workflows::run_dir::{self, RunDir};
-use vae_gpu::workflows::sample::{self, grid_columns, IMAGE_HEIGHT_KEY, IMAGE_WIDTH_KEY};
-use vae_gpu::workflows::trainer::{EpochMetrics, Progress, TrainError, TrainOptions, Trainer};
+use vae_gpu::workflows::run_dir;
+use vae_gpu::workflows::sample;
+use vae_gpu::workflows::train::{self, RunPlace, RunStart, TrainObserver};
+use vae_gpu::workflows::trainer::{EpochMetrics, Progress, TrainOptions};
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +41,7 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct GpuArgs {
-    /// Graphics API to use [default: any]
+    /// Graphics API to use [default: Vulkan, Metal or DX12, else GL]
     #[arg(
         long,
         global = true,
@@ -48,7 +49,7 @@ struct GpuArgs {
         env = "VAE_GPU_BACKEND",
         help_heading = "GPU options"
     )]
-    backend: Option<BackendArg>,
+    backend: Option<BackendChoice>,
     /// Use the adapter whose name contains this text, case-insensitive (see `vae-gpu info`)
     #[arg(
         long,
@@ -60,64 +61,37 @@ struct GpuArgs {
     /// Prefer an integrated (low-power) GPU over a discrete one
     #[arg(long, global = true, help_heading = "GPU options")]
     low_power: bool,
-    /// Matrix-multiply kernels: auto (subgroup where the adapter has subgroups, else vec4),
-    /// subgroup, vec4 (register blocks), or scalar everywhere
+    /// Matrix-multiply kernels: subgroup (needs subgroups of 8 or more), vec4 (register blocks)
+    /// or scalar everywhere [default: subgroup where the adapter has subgroups, else vec4]
     #[arg(
         long,
         global = true,
         value_enum,
-        default_value_t = MatmulArg::Auto,
         env = "VAE_GPU_MATMUL",
         help_heading = "GPU options"
     )]
-    matmul: MatmulArg,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendArg {
-    Vulkan,
-    Metal,
-    Dx12,
-    Gl,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MatmulArg {
-    Auto,
-    Subgroup,
-    Vec4,
-    Scalar,
+    matmul: Option<MatmulStrategy>,
 }
 
 impl GpuArgs {
     fn options(&self) -> GpuOptions {
         GpuOptions {
-            backend: self.backend.map(|b| match b {
-                BackendArg::Vulkan => gpu::BackendChoice::Vulkan,
-                BackendArg::Metal => gpu::BackendChoice::Metal,
-                BackendArg::Dx12 => gpu::BackendChoice::Dx12,
-                BackendArg::Gl => gpu::BackendChoice::Gl,
-            }),
+            backend: self.backend,
             adapter: self.adapter.clone(),
             low_power: self.low_power,
         }
     }
 
+    /// Opens the device and prints the one-line advice when a faster path exists.
     fn open(&self) -> Result<GpuBackend> {
         let mut backend = GpuBackend::open(&self.options())?;
-        match self.matmul {
-            MatmulArg::Auto => {}
-            MatmulArg::Subgroup if !backend.has_subgroups() => {
-                bail!(
-                    "--matmul subgroup: {} has no subgroups of 8 or more",
-                    backend.describe()
-                )
-            }
-            MatmulArg::Subgroup => {
-                backend.set_matmul_strategy(MatmulStrategy::SubgroupWhereAligned)
-            }
-            MatmulArg::Vec4 => backend.set_matmul_strategy(MatmulStrategy::Vec4WhereAligned),
-            MatmulArg::Scalar => backend.set_matmul_strategy(MatmulStrategy::Scalar),
+        if let Some(advice) = &backend.context().advice {
+            eprintln!("note: {advice}");
+        }
+        if let Some(strategy) = self.matmul {
+            backend
+                .set_matmul_strategy(strategy)
+                .context("--matmul")?;
         }
         Ok(backend)
     }
@@ -138,56 +112,43 @@ enum Command {
 #[derive(Args, Clone)]
 struct ModelArgs {
     /// Encoder hidden widths, comma-separated (the decoder mirrors them); "" for none
-    #[arg(long, default_value = "400", value_parser = parse_widths)]
-    hidden: Widths,
+    #[arg(long, default_value = "400", value_parser = parse_sizes)]
+    hidden: Sizes,
     /// Latent dimensions
     #[arg(long, default_value_t = 20)]
     latent: usize,
     /// Hidden-layer activation
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    activation: ActivationArg,
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    activation: Activation,
 }
 
+/// A comma-separated list of sizes; whether they make sense is the model's or the command's call.
 #[derive(Clone, Debug)]
-struct Widths(Vec<usize>);
+struct Sizes(Vec<usize>);
 
-fn parse_widths(text: &str) -> Result<Widths, String> {
+fn parse_sizes(text: &str) -> Result<Sizes, String> {
     if text.trim().is_empty() {
-        return Ok(Widths(Vec::new()));
+        return Ok(Sizes(Vec::new()));
     }
     text.split(',')
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(0) | Err(_) => Err(format!("{w:?} is not a positive layer width")),
-            Ok(v) => Ok(v),
+        .map(|w| {
+            w.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{w:?} is not a whole number"))
         })
         .collect::<Result<_, _>>()
-        .map(Widths)
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ActivationArg {
-    Relu,
-    LeakyRelu,
-    Tanh,
-    Sigmoid,
+        .map(Sizes)
 }
 
 impl ModelArgs {
-    fn config(&self) -> Result<VaeConfig> {
-        if self.latent == 0 {
-            bail!("--latent must be at least 1");
-        }
-        Ok(VaeConfig {
-            input_dim: 0, // set from the data
+    /// The model's shape; its input size comes from the data, and `VaeConfig::validate` judges it.
+    fn config(&self) -> VaeConfig {
+        VaeConfig {
+            input_dim: 0,
             hidden: self.hidden.0.clone(),
             latent: self.latent,
-            activation: match self.activation {
-                ActivationArg::Relu => Activation::Relu,
-                ActivationArg::LeakyRelu => Activation::LeakyRelu,
-                ActivationArg::Tanh => Activation::Tanh,
-                ActivationArg::Sigmoid => Activation::Sigmoid,
-            },
-        })
+            activation: self.activation,
+        }
     }
 }
 
@@ -279,8 +240,8 @@ struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Batch sizes to time, comma-separated
-    #[arg(long, default_value = "64,128,256,512", value_parser = parse_widths)]
-    batch_sizes: Widths,
+    #[arg(long, default_value = "64,128,256,512", value_parser = parse_sizes)]
+    batch_sizes: Sizes,
     /// Steps per timed repeat
     #[arg(long, default_value_t = 10)]
     steps: usize,
@@ -293,16 +254,18 @@ struct BenchArgs {
     /// Also time each step with these matmul kernels, alternating with the chosen ones, and
     /// report the speed-up
     #[arg(long, value_enum)]
-    baseline: Option<MatmulArg>,
+    baseline: Option<MatmulStrategy>,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: keep Mesa's device-select layer from probing for a display.
+    gpu::silence_device_select_layer();
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Train(args) => train(&cli.gpu, args),
+        Command::Train(args) => train_command(&cli.gpu, args),
         Command::Sample(args) => sample_command(&cli.gpu, args),
         Command::Bench(args) => bench_command(&cli.gpu, args),
         Command::Info => info(&cli.gpu),
@@ -327,23 +290,23 @@ fn info(gpu: &GpuArgs) -> Result<()> {
     for a in &adapters {
         println!("{}", a.describe());
     }
-    match GpuBackend::open(&options) {
+    match gpu.open() {
         Ok(backend) => println!("chosen: {}", backend.describe()),
-        Err(e) => println!("chosen: none ({e})"),
+        Err(e) => println!("chosen: none ({e:#})"),
     }
     Ok(())
 }
 
-/// Progress bar on a terminal; nothing otherwise (the per-epoch lines are printed anyway).
-struct Bar {
+/// The progress bar (drawn only on a terminal) and the lines printed around it.
+struct Terminal {
     bar: ProgressBar,
-    epochs: usize,
     images_per_step: usize,
+    epochs: usize,
     started: std::time::Instant,
     images: usize,
 }
 
-impl Progress for Bar {
+impl Progress for Terminal {
     fn step(&mut self, epoch: usize, batch: usize, batches: usize, loss: Option<f32>) {
         if batch == 1 {
             self.bar.reset();
@@ -363,10 +326,53 @@ impl Progress for Bar {
     }
 }
 
-fn train(gpu: &GpuArgs, args: &TrainArgs) -> Result<()> {
+impl TrainObserver for Terminal {
+    fn started(&mut self, run: &RunStart) {
+        let data = run.dataset;
+        let adam = &run.options.adam;
+        println!("device:  {}", run.device);
+        println!(
+            "data:    {} ({} train, {} test, {}x{})",
+            data.name,
+            data.train_count,
+            data.test_count(),
+            data.rows,
+            data.cols
+        );
+        let decay = if adam.weight_decay > 0.0 {
+            format!(", weight decay {}", adam.weight_decay)
+        } else {
+            String::new()
+        };
+        println!(
+            "model:   {} ({} parameters), batch {}, Adam lr {}{decay}",
+            run.model.describe(),
+            run.parameters,
+            run.options.batch_size,
+            adam.lr,
+        );
+        println!("run:     {}", run.run.display());
+    }
+
+    fn epoch_finished(&mut self, m: &EpochMetrics, epochs: usize) {
+        self.bar.finish_and_clear();
+        println!(
+            "epoch {:>3}/{epochs}  train {:8.2}  test {:8.2} (reconstruction {:.2} + KL {:.2})  {:6.1} s  {:6.0} images/s",
+            m.epoch,
+            m.train_loss,
+            m.test_loss,
+            m.test_reconstruction,
+            m.test_kl,
+            m.seconds,
+            m.images_per_second
+        );
+    }
+}
+
+fn train_command(gpu: &GpuArgs, args: &TrainArgs) -> Result<()> {
     let dataset = args.data.load()?;
     let options = TrainOptions {
-        model: args.model.config()?,
+        model: args.model.config(),
         adam: AdamConfig {
             lr: args.lr,
             weight_decay: args.weight_decay,
@@ -376,149 +382,37 @@ fn train(gpu: &GpuArgs, args: &TrainArgs) -> Result<()> {
         epochs: args.epochs,
         seed: args.seed,
     };
-    if args.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
-    if args.cpu_reference {
-        run_training(CpuBackend::new(), &dataset, options, args)
-    } else {
-        run_training(gpu.open()?, &dataset, options, args)
-    }
-}
-
-fn run_training<B: Backend>(
-    backend: B,
-    dataset: &Dataset,
-    options: TrainOptions,
-    args: &TrainArgs,
-) -> Result<()> {
-    let device = backend.describe();
-    let mut trainer = Trainer::new(backend, dataset, options)?;
-    let run = match &args.run_dir {
-        Some(path) => RunDir::create_at(path)?,
-        None => RunDir::create_timestamped(&args.runs)?,
+    let place = RunPlace {
+        runs: args.runs.clone(),
+        run_dir: args.run_dir.clone(),
     };
-    let config = trainer.vae.config.clone();
-    println!("device:  {device}");
-    println!(
-        "data:    {} ({} train, {} test, {}x{})",
-        dataset.name,
-        dataset.train_count,
-        dataset.test_count(),
-        dataset.rows,
-        dataset.cols
-    );
-    println!(
-        "model:   {} ({} parameters), batch {}, Adam lr {}{}",
-        config.describe(),
-        trainer.vae.layout.parameter_count(),
-        trainer.options.batch_size,
-        trainer.options.adam.lr,
-        if trainer.options.adam.weight_decay > 0.0 {
-            format!(", weight decay {}", trainer.options.adam.weight_decay)
-        } else {
-            String::new()
-        }
-    );
-    println!("run:     {}", run.path.display());
-
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let mut progress = Bar {
-        bar,
+    let mut terminal = Terminal {
+        bar: ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        ),
+        images_per_step: args.batch_size,
         epochs: args.epochs,
-        images_per_step: trainer.options.batch_size,
         started: std::time::Instant::now(),
         images: 0,
     };
-    let checkpoint_path = run.file(run_dir::CHECKPOINT_FILE);
-    let mut last: Option<EpochMetrics> = None;
-    for _ in 0..args.epochs {
-        let metrics = match trainer.run_epoch(&mut progress) {
-            Ok(m) => m,
-            Err(error @ TrainError::Diverged { .. }) => {
-                progress.bar.finish_and_clear();
-                let kept = match &last {
-                    Some(m) => format!(
-                        "the checkpoint of epoch {} is kept at {}",
-                        m.epoch,
-                        checkpoint_path.display()
-                    ),
-                    None => "no epoch finished, so no checkpoint was written".to_string(),
-                };
-                bail!("{error}; {kept}. Try a lower --lr.");
-            }
-            Err(error) => return Err(error.into()),
-        };
-        progress.bar.finish_and_clear();
-        println!(
-            "epoch {:>3}/{}  train {:8.2}  test {:8.2} (reconstruction {:.2} + KL {:.2})  {:6.1} s  {:6.0} images/s",
-            metrics.epoch,
-            args.epochs,
-            metrics.train_loss,
-            metrics.test_loss,
-            metrics.test_reconstruction,
-            metrics.test_kl,
-            metrics.seconds,
-            metrics.images_per_second
-        );
-        let parameters = trainer.parameters()?;
-        let mut metadata = config.to_metadata();
-        metadata.insert(IMAGE_HEIGHT_KEY.into(), dataset.rows.to_string());
-        metadata.insert(IMAGE_WIDTH_KEY.into(), dataset.cols.to_string());
-        metadata.insert("epochs".into(), metrics.epoch.to_string());
-        metadata.insert("seed".into(), trainer.options.seed.to_string());
-        metadata.insert("test_loss".into(), format!("{:.4}", metrics.test_loss));
-        metadata.insert("data".into(), dataset.name.clone());
-        metadata.insert(
-            "writer".into(),
-            format!("vae-gpu {}", env!("CARGO_PKG_VERSION")),
-        );
-        checkpoint::save(
-            &checkpoint_path,
-            &to_named_tensors(&trainer.vae.layout, &parameters),
-            &metadata,
-        )?;
-        run.append_metrics(&metrics)?;
-        last = Some(metrics);
-    }
-
-    let n = 64.min(trainer.vae.capacity);
-    let pixels = trainer.samples(n, trainer.options.seed)?;
-    let samples = vae_gpu::image_grid::grid_image(
-        &pixels,
-        n,
-        dataset.rows,
-        dataset.cols,
-        grid_columns(n),
-        sample::GRID_PADDING,
-    );
-    save_png(&run.file(run_dir::SAMPLES_PNG), &samples)?;
-    let (inputs, outputs) = trainer.reconstructions(16)?;
-    let shown = inputs.len() / dataset.dim();
-    let grid = sample::reconstruction_grid(&inputs, &outputs, shown, dataset.rows, dataset.cols, 8);
-    save_png(&run.file(run_dir::RECONSTRUCTIONS_PNG), &grid)?;
-    let latest = if args.run_dir.is_none() || run.path.starts_with(&args.runs) {
-        run.mark_latest(&args.runs)?;
-        format!(
-            " ({} points here)",
-            args.runs.join(run_dir::LATEST).display()
-        )
+    let result = if args.cpu_reference {
+        let open = || Ok(CpuBackend::new());
+        train::run(&dataset, options, &place, open, &mut terminal)
     } else {
-        String::new()
+        let open = || gpu.open().map_err(Into::into);
+        train::run(&dataset, options, &place, open, &mut terminal)
     };
-    println!("\nwrote {}{latest}:", run.path.display());
-    for file in [
-        run_dir::CHECKPOINT_FILE,
-        run_dir::METRICS_JSONL,
-        run_dir::METRICS_CSV,
-        run_dir::SAMPLES_PNG,
-        run_dir::RECONSTRUCTIONS_PNG,
-    ] {
-        println!("  {}", run.file(file).display());
+    terminal.bar.finish_and_clear();
+    let summary = result?;
+    let latest = summary
+        .latest
+        .map(|link| format!(" ({} points here)", link.display()))
+        .unwrap_or_default();
+    println!("\nwrote {}{latest}:", summary.run.display());
+    for file in &summary.files {
+        println!("  {}", file.display());
     }
     Ok(())
 }
@@ -560,35 +454,25 @@ fn sample_command(gpu: &GpuArgs, args: &SampleArgs) -> Result<()> {
 }
 
 fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
+    if args.batch_sizes.0.is_empty() || args.batch_sizes.0.contains(&0) {
+        bail!("--batch-sizes needs one or more sizes of at least 1");
+    }
     let options = BenchOptions {
-        model: args.model.config()?,
+        model: args.model.config(),
         batch_sizes: args.batch_sizes.0.clone(),
         steps: args.steps.max(1),
         repeats: args.repeats.max(1),
         kernel_batch: args.kernel_batch.max(1),
+        baseline: args.baseline,
         ..BenchOptions::default()
     };
-    if options.batch_sizes.is_empty() {
-        bail!("--batch-sizes needs at least one size");
-    }
     let mut backend = gpu.open()?;
-    let baseline = match args.baseline {
-        None => None,
-        Some(MatmulArg::Auto) => Some(GpuBackend::best_matmul_strategy(backend.context())),
-        Some(MatmulArg::Subgroup) if !backend.has_subgroups() => {
-            bail!(
-                "--baseline subgroup: {} has no subgroups of 8 or more",
-                backend.describe()
-            )
-        }
-        Some(MatmulArg::Subgroup) => Some(MatmulStrategy::SubgroupWhereAligned),
-        Some(MatmulArg::Vec4) => Some(MatmulStrategy::Vec4WhereAligned),
-        Some(MatmulArg::Scalar) => Some(MatmulStrategy::Scalar),
-    };
-    let options = BenchOptions {
-        baseline,
-        ..options
-    };
+    if let Some(baseline) = args.baseline {
+        // Fails here, with the adapter named, if the baseline cannot run on it.
+        let chosen = backend.matmul_strategy();
+        backend.set_matmul_strategy(baseline).context("--baseline")?;
+        backend.set_matmul_strategy(chosen)?;
+    }
     let dataset = Dataset::embedded();
     let report = bench::run(&mut backend, &dataset, &options, |what| {
         eprintln!("timing {what}");

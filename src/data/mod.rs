@@ -80,6 +80,19 @@ pub enum DataError {
     TooFew { path: String, count: usize },
 }
 
+/// Packs bytes little-endian into u32 words: how a data set lives on the device (the `gather`
+/// kernel unpacks it).
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|chunk| {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            u32::from_le_bytes(word)
+        })
+        .collect()
+}
+
 /// Gray images with labels, the training set first and the test set after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {

@@ -1,20 +1,25 @@
-//! `Backend` on the GPU: buffers on the device, op lists turned once into bound dispatches, and a
-//! replay that records every dispatch of a step into one compute pass and submits once.
+//! `Backend` on the GPU: buffers on the device, op lists turned once into bound dispatches (from
+//! each kernel's own declaration), and a replay that records every dispatch of a step into one
+//! compute pass and submits once.
 
 use std::rc::Rc;
 
 use wgpu::util::DeviceExt;
 
-use crate::backend::{Backend, BackendError};
-use crate::ops::{BufferId, DType, Frame, Op};
-use crate::reference::check_op;
+use crate::backend::{check_op, Backend, BackendError};
+use crate::kernels::{
+    Launch, MatmulStrategy, Op, Tuning, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+};
+use crate::ops::{BufferId, Frame};
 
 use super::context::{GpuContext, GpuError, GpuOptions};
-use super::encode::{
-    elementwise, encode, KernelCall, KernelTuning, MatmulStrategy, SUBGROUP_LANES_CPU,
-    SUBGROUP_LANES_GPU,
-};
-use super::kernels::{Kernel, Pipeline, Pipelines};
+use super::pipelines::{Pipeline, Pipelines};
+
+impl From<GpuError> for BackendError {
+    fn from(error: GpuError) -> Self {
+        BackendError::Device(Box::new(error))
+    }
+}
 
 struct DeviceBuffer {
     buffer: wgpu::Buffer,
@@ -30,8 +35,6 @@ struct Dispatch {
 /// An op list bound to buffers: replaying it is one pass of `dispatches`.
 pub struct GpuProgram {
     dispatches: Vec<Dispatch>,
-    /// The kernel of each dispatch, for reports.
-    pub kernels: Vec<Kernel>,
     // The shape uniforms live as long as the bind groups that read them.
     _uniforms: Vec<wgpu::Buffer>,
 }
@@ -43,9 +46,7 @@ pub struct GpuBackend {
     frame: wgpu::Buffer,
     /// Bound where an op leaves an optional output out.
     dummy: wgpu::Buffer,
-    tuning: KernelTuning,
-    /// Workgroups per dispatch dimension before element-wise dispatches fold into two.
-    fold_limit: u32,
+    tuning: Tuning,
 }
 
 /// Buffers are padded to 16 bytes so that vec4 views of them are whole.
@@ -59,9 +60,6 @@ impl GpuBackend {
     }
 
     pub fn new(context: GpuContext) -> Self {
-        let storage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST;
         let frame = context.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("frame"),
             size: std::mem::size_of::<Frame>() as u64,
@@ -71,18 +69,18 @@ impl GpuBackend {
         let dummy = context.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused output"),
             size: 16,
-            usage: storage,
+            usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let tuning = KernelTuning {
+        let tuning = Tuning {
             matmul: Self::best_matmul_strategy(&context),
             subgroup_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
                 SUBGROUP_LANES_CPU
             } else {
                 SUBGROUP_LANES_GPU
             },
+            fold_limit: context.limits.max_compute_workgroups_per_dimension,
         };
-        let fold_limit = context.limits.max_compute_workgroups_per_dimension;
         Self {
             context,
             pipelines: Pipelines::default(),
@@ -90,39 +88,49 @@ impl GpuBackend {
             frame,
             dummy,
             tuning,
-            fold_limit,
         }
     }
 
     /// Subgroup kernels where the device has subgroups of 8 or more, vec4 kernels elsewhere.
     pub fn best_matmul_strategy(context: &GpuContext) -> MatmulStrategy {
-        if context.features.contains(wgpu::Features::SUBGROUP)
-            && context.info.subgroup_min_size >= 8
-        {
-            MatmulStrategy::SubgroupWhereAligned
+        if Self::subgroups_of_8(context) {
+            MatmulStrategy::Subgroup
         } else {
-            MatmulStrategy::Vec4WhereAligned
+            MatmulStrategy::Vec4
         }
+    }
+
+    fn subgroups_of_8(context: &GpuContext) -> bool {
+        context.features.contains(wgpu::Features::SUBGROUP) && context.info.subgroup_min_size >= 8
     }
 
     /// Folds element-wise dispatches into two dimensions past `limit` workgroups instead of the
     /// device's limit, so that tests can run the folded index path on small buffers.
     pub fn set_fold_limit(&mut self, limit: u32) {
-        self.fold_limit = limit.clamp(1, self.context.limits.max_compute_workgroups_per_dimension);
+        let max = self.context.limits.max_compute_workgroups_per_dimension;
+        self.tuning.fold_limit = limit.clamp(1, max);
     }
 
     /// Whether the subgroup kernels can run here.
     pub fn has_subgroups(&self) -> bool {
-        Self::best_matmul_strategy(&self.context) == MatmulStrategy::SubgroupWhereAligned
+        Self::subgroups_of_8(&self.context)
     }
 
     pub fn context(&self) -> &GpuContext {
         &self.context
     }
 
-    /// Chooses the matrix-multiply kernels of programs prepared from now on.
-    pub fn set_matmul_strategy(&mut self, strategy: MatmulStrategy) {
+    /// Chooses the matrix-multiply kernels of programs prepared from now on; the subgroup ones
+    /// only where the device has subgroups of 8 or more.
+    pub fn set_matmul_strategy(&mut self, strategy: MatmulStrategy) -> Result<(), GpuError> {
+        if strategy == MatmulStrategy::Subgroup && !self.has_subgroups() {
+            return Err(GpuError::Unsupported(format!(
+                "the subgroup matmul kernels need subgroups of 8 or more, which {} lacks",
+                self.describe()
+            )));
+        }
         self.tuning.matmul = strategy;
+        Ok(())
     }
 
     pub fn matmul_strategy(&self) -> MatmulStrategy {
@@ -134,20 +142,35 @@ impl GpuBackend {
         self.tuning.subgroup_lanes = lanes;
     }
 
-    pub fn tuning(&self) -> KernelTuning {
-        self.tuning
+    /// The WGSL entry point an op runs as on this device (for reports and tests).
+    pub fn entry_point(&self, op: &Op) -> &'static str {
+        op.kernel().launch(&self.tuning).entry.name
     }
 
-    /// Compiles the pipelines a program needs (also done lazily by `prepare`), so that timing
-    /// can leave shader compilation out.
-    fn bind(&mut self, call: &KernelCall) -> (Dispatch, wgpu::Buffer) {
+    /// The pipeline (compiled on first use), shape uniform and bind group of one launch.
+    fn bind(&mut self, op: &Op, launch: &Launch) -> Result<(Dispatch, wgpu::Buffer), BackendError> {
+        let entry = launch.entry;
+        let invalid = |reason: String| BackendError::InvalidOp {
+            op: op.name(),
+            reason,
+        };
+        if entry.needs_subgroups && !self.has_subgroups() {
+            return Err(invalid(format!(
+                "{} needs subgroups of 8 or more",
+                entry.name
+            )));
+        }
+        let max = self.context.limits.max_compute_workgroups_per_dimension;
+        if let Some(&over) = launch.workgroups.iter().find(|&&g| g > max) {
+            return Err(invalid(format!(
+                "needs {over} workgroups in one dimension; the device allows {max}"
+            )));
+        }
         let device = &self.context.device;
-        let pipeline = self
-            .pipelines
-            .get(device, call.kernel, self.tuning.subgroup_lanes);
+        let pipeline = self.pipelines.get(device, entry, &launch.overrides);
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(call.kernel.entry_point()),
-            contents: bytemuck::cast_slice(&call.params),
+            label: Some(entry.name),
+            contents: bytemuck::cast_slice(&launch.uniform),
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let mut entries = vec![
@@ -160,9 +183,15 @@ impl GpuBackend {
                 resource: self.frame.as_entire_binding(),
             },
         ];
-        for (i, buffer) in call.storage.iter().enumerate() {
-            let buffer = match buffer {
-                Some(id) => &self.buffers[id.0].buffer,
+        let operands = op.kernel().operands();
+        for (i, (operand, binding)) in operands.iter().zip(entry.bindings).enumerate() {
+            assert_eq!(
+                operand.binding, binding.name,
+                "{}: operands out of step with the declared bindings",
+                entry.name
+            );
+            let buffer = match operand.view {
+                Some(view) => &self.buffers[view.buffer.0].buffer,
                 None => &self.dummy,
             };
             entries.push(wgpu::BindGroupEntry {
@@ -171,18 +200,16 @@ impl GpuBackend {
             });
         }
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(call.kernel.entry_point()),
+            label: Some(entry.name),
             layout: &pipeline.layout,
             entries: &entries,
         });
-        (
-            Dispatch {
-                pipeline,
-                bind_group,
-                workgroups: call.workgroups,
-            },
-            uniform,
-        )
+        let dispatch = Dispatch {
+            pipeline,
+            bind_group,
+            workgroups: launch.workgroups,
+        };
+        Ok((dispatch, uniform))
     }
 
     fn read_words(
@@ -231,31 +258,13 @@ impl GpuBackend {
         Ok(words)
     }
 
-    /// Runs raw Philox blocks on the GPU (for the bit-exactness tests of the WGSL RNG).
-    pub fn philox_blocks(
-        &mut self,
-        counters: &[[u32; 4]],
-        key: [u32; 2],
-    ) -> Result<Vec<[u32; 4]>, BackendError> {
-        let n = counters.len();
-        let input = self.create_buffer("philox counters", n * 4, DType::U32)?;
-        let output = self.create_buffer("philox blocks", n * 4, DType::U32)?;
-        self.write_u32(input, 0, bytemuck::cast_slice(counters));
-        let call = KernelCall {
-            kernel: Kernel::PhiloxBlocks,
-            params: vec![n as u32, key[0], key[1], 0],
-            storage: vec![Some(input), Some(output)],
-            workgroups: elementwise(n, self.fold_limit),
-        };
-        let (dispatch, uniform) = self.bind(&call);
-        let program = GpuProgram {
-            dispatches: vec![dispatch],
-            kernels: vec![Kernel::PhiloxBlocks],
-            _uniforms: vec![uniform],
-        };
-        self.run(&program, &Frame::default())?;
-        let words = self.read_u32(output, 0, n * 4)?;
-        Ok(words.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    fn check_range(&self, buffer: BufferId, offset: usize, len: usize) {
+        let buffer_len = self.buffers[buffer.0].len;
+        assert!(
+            offset + len <= buffer_len,
+            "access {offset}..{} past a buffer of {buffer_len}",
+            offset + len,
+        );
     }
 }
 
@@ -266,12 +275,7 @@ impl Backend for GpuBackend {
         self.context.describe()
     }
 
-    fn create_buffer(
-        &mut self,
-        label: &str,
-        len: usize,
-        _dtype: DType,
-    ) -> Result<BufferId, BackendError> {
+    fn create_buffer(&mut self, label: &str, len: usize) -> Result<BufferId, BackendError> {
         let bytes = padded_bytes(len);
         let limit = self
             .context
@@ -302,17 +306,10 @@ impl Backend for GpuBackend {
     }
 
     fn write_u32(&mut self, buffer: BufferId, offset: usize, data: &[u32]) {
-        let target = &self.buffers[buffer.0];
-        assert!(
-            offset + data.len() <= target.len,
-            "write of {}..{} past a buffer of {}",
-            offset,
-            offset + data.len(),
-            target.len
-        );
+        self.check_range(buffer, offset, data.len());
         if !data.is_empty() {
             self.context.queue.write_buffer(
-                &target.buffer,
+                &self.buffers[buffer.0].buffer,
                 (offset * 4) as u64,
                 bytemuck::cast_slice(data),
             );
@@ -334,37 +331,24 @@ impl Backend for GpuBackend {
         offset: usize,
         len: usize,
     ) -> Result<Vec<u32>, BackendError> {
-        assert!(offset + len <= self.buffers[buffer.0].len);
+        self.check_range(buffer, offset, len);
         Ok(self.read_words(buffer, offset, len)?)
     }
 
     fn prepare(&mut self, ops: &[Op]) -> Result<GpuProgram, BackendError> {
         let lens: Vec<usize> = self.buffers.iter().map(|b| b.len).collect();
-        let max = self.context.limits.max_compute_workgroups_per_dimension;
-        let fold = self.fold_limit;
         let mut dispatches = Vec::with_capacity(ops.len());
         let mut uniforms = Vec::with_capacity(ops.len());
-        let mut kernels = Vec::with_capacity(ops.len());
         for op in ops {
             check_op(op, &lens)?;
-            let call = encode(op, self.tuning, fold);
-            if let Some(&over) = call.workgroups.iter().find(|&&g| g > max) {
-                return Err(BackendError::InvalidOp {
-                    op: op.kernel_name(),
-                    reason: format!(
-                        "needs {over} workgroups in one dimension; the device allows {max}"
-                    ),
-                });
-            }
-            let (dispatch, uniform) = self.bind(&call);
-            kernels.push(call.kernel);
+            let launch = op.kernel().launch(&self.tuning);
+            let (dispatch, uniform) = self.bind(op, &launch)?;
             dispatches.push(dispatch);
             uniforms.push(uniform);
         }
         self.context.check_errors()?;
         Ok(GpuProgram {
             dispatches,
-            kernels,
             _uniforms: uniforms,
         })
     }

@@ -5,11 +5,15 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 /// A graphics API wgpu can drive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
+    #[value(alias = "vk")]
     Vulkan,
+    #[value(alias = "mtl")]
     Metal,
+    #[value(alias = "d3d12")]
     Dx12,
+    #[value(alias = "gles", alias = "opengl")]
     Gl,
 }
 
@@ -17,13 +21,8 @@ impl BackendChoice {
     pub const NAMES: &'static str = "vulkan, metal, dx12, gl";
 
     pub fn parse(text: &str) -> Result<Self, GpuError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "vulkan" | "vk" => Ok(Self::Vulkan),
-            "metal" | "mtl" => Ok(Self::Metal),
-            "dx12" | "d3d12" => Ok(Self::Dx12),
-            "gl" | "gles" | "opengl" => Ok(Self::Gl),
-            other => Err(GpuError::UnknownBackend(other.to_string())),
-        }
+        <Self as clap::ValueEnum>::from_str(text.trim(), true)
+            .map_err(|_| GpuError::UnknownBackend(text.trim().to_string()))
     }
 
     fn backends(self) -> wgpu::Backends {
@@ -94,6 +93,8 @@ pub enum GpuError {
     Device(String),
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// One adapter as `vae-gpu info` prints it.
@@ -144,16 +145,26 @@ impl AdapterSummary {
     }
 }
 
-fn instance(options: &GpuOptions) -> wgpu::Instance {
+/// Mesa's Vulkan device-select layer (an implicit layer of mesa-vulkan-drivers) connects to Wayland
+/// and X11 to order the GPUs of a display; headless, it prints "XDG_RUNTIME_DIR is invalid or not
+/// set" for every Vulkan instance. vae-gpu chooses its adapter itself, so the command line switches
+/// the layer off, unless the user set `NODEVICE_SELECT`. Call it before any thread starts.
+pub fn silence_device_select_layer() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
+fn adapters(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
-    descriptor.backends = options.backends();
-    wgpu::Instance::new(descriptor)
+    descriptor.backends = backends;
+    let instance = wgpu::Instance::new(descriptor);
+    pollster::block_on(instance.enumerate_adapters(backends))
 }
 
 /// Every adapter wgpu sees for these options (the name filter is not applied).
 pub fn list_adapters(options: &GpuOptions) -> Vec<AdapterSummary> {
-    let instance = instance(options);
-    pollster::block_on(instance.enumerate_adapters(options.backends()))
+    adapters(options.backends())
         .into_iter()
         .map(|a| AdapterSummary {
             info: a.get_info(),
@@ -183,31 +194,71 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// One line for the user when a faster path than the chosen adapter exists or can be
+    /// installed (llvmpipe through GL where Mesa's Vulkan driver would be 3x faster).
+    pub advice: Option<String>,
     errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// The adapters to choose from, by name filter: those of the backend asked for; otherwise
+/// Vulkan's, Metal's and DX12's, and GL's only when none of those matches (GL is slower for
+/// compute and has no subgroups).
+fn candidates(options: &GpuOptions) -> Result<Vec<wgpu::Adapter>, GpuError> {
+    let tiers = match options.backend {
+        Some(choice) => vec![choice.backends()],
+        None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
+    };
+    let mut found = Vec::new();
+    for backends in tiers {
+        let mut adapters = adapters(backends);
+        found.extend(adapters.iter().map(|a| a.get_info().name));
+        if let Some(wanted) = &options.adapter {
+            let needle = wanted.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
+        }
+        if !adapters.is_empty() {
+            return Ok(adapters);
+        }
+    }
+    match &options.adapter {
+        Some(wanted) if !found.is_empty() => Err(GpuError::NoMatchingAdapter {
+            wanted: wanted.clone(),
+            found: found.join(", "),
+        }),
+        _ => Err(GpuError::NoAdapter {
+            filter: options
+                .backend
+                .map(|b| format!(" for backend {b:?}"))
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+/// Advice when the chosen adapter is llvmpipe through GL: Vulkan is 3x faster on the same CPU.
+fn software_gl_advice(info: &wgpu::AdapterInfo) -> Option<String> {
+    if info.backend != wgpu::Backend::Gl || info.device_type != wgpu::DeviceType::Cpu {
+        return None;
+    }
+    let vulkan_software = adapters(wgpu::Backends::VULKAN)
+        .iter()
+        .any(|a| a.get_info().device_type == wgpu::DeviceType::Cpu);
+    Some(if vulkan_software {
+        format!(
+            "running on {} through OpenGL; `--backend vulkan` is about 3x faster here",
+            info.name
+        )
+    } else {
+        format!(
+            "running on {} through OpenGL, about 3x slower than Mesa's software Vulkan driver; \
+             install it for speed (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers libvulkan1`)",
+            info.name
+        )
+    })
 }
 
 impl GpuContext {
     pub fn open(options: &GpuOptions) -> Result<Self, GpuError> {
-        let instance = instance(options);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(options.backends()));
-        if adapters.is_empty() {
-            let filter = options
-                .backend
-                .map(|b| format!(" for backend {b:?}"))
-                .unwrap_or_default();
-            return Err(GpuError::NoAdapter { filter });
-        }
-        if let Some(wanted) = &options.adapter {
-            let found: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-            let needle = wanted.to_lowercase();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
-            if adapters.is_empty() {
-                return Err(GpuError::NoMatchingAdapter {
-                    wanted: wanted.clone(),
-                    found: found.join(", "),
-                });
-            }
-        }
+        let mut adapters = candidates(options)?;
         adapters.sort_by_key(|a| preference(a.get_info().device_type, options.low_power));
         let adapter = adapters.remove(0);
         let info = adapter.get_info();
@@ -238,12 +289,14 @@ impl GpuContext {
                 .expect("GPU error list poisoned")
                 .push(error.to_string());
         }));
+        let advice = software_gl_advice(&info);
         Ok(Self {
             device,
             queue,
             info,
             limits,
             features,
+            advice,
             errors,
         })
     }

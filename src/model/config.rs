@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ops::Activation;
+use crate::kernels::Activation;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VaeConfig {

@@ -5,7 +5,7 @@
 //! starts at a multiple of 4 floats so that the vec4 kernels can read it.
 
 use super::VaeConfig;
-use crate::ops::Activation;
+use crate::kernels::Activation;
 
 /// Offsets are aligned to this many floats (one vec4).
 const ALIGN: usize = 4;

@@ -2,7 +2,11 @@
 
 use super::{ParamLayout, VaeConfig};
 use crate::backend::{Backend, BackendError};
-use crate::ops::{Activation, BufferId, DType, Op, View};
+use crate::kernels::{
+    Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnSum, Gather, KlBackward, KlRows,
+    MatMul, Normal, Op, Reparameterize, ReparameterizeBackward, SumInto,
+};
+use crate::ops::{BufferId, View};
 
 /// Philox streams (third counter word) of the model's draws, so that no two uses share numbers.
 pub const TRAIN_STREAM: u32 = 0;
@@ -34,7 +38,7 @@ impl Metric {
 /// A data set resident on the device: u8 pixels packed into u32 words.
 #[derive(Clone, Copy, Debug)]
 pub struct DeviceData {
-    pub data: BufferId,
+    pub data: View,
     pub dim: usize,
     pub count: usize,
 }
@@ -46,11 +50,11 @@ impl DeviceData {
         images: &[u8],
         dim: usize,
     ) -> Result<Self, BackendError> {
-        let words = crate::reference::pack_bytes(images);
-        let data = backend.create_buffer("data set (u8)", words.len(), DType::U32)?;
+        let words = crate::data::pack_bytes(images);
+        let data = backend.create_buffer("data set (u8)", words.len())?;
         backend.write_u32(data, 0, &words);
         Ok(Self {
-            data,
+            data: View::whole(data, words.len()),
             dim,
             count: images.len() / dim,
         })
@@ -93,7 +97,7 @@ impl Vae {
     ) -> Result<Self, BackendError> {
         let layout = ParamLayout::new(&config);
         let mut f32_buffer =
-            |label: &str, len: usize| backend.create_buffer(label, len.max(1), DType::F32);
+            |label: &str, len: usize| backend.create_buffer(label, len.max(1));
         let params = f32_buffer("parameters", layout.len)?;
         let grads = f32_buffer("gradients", layout.len)?;
         let adam_m = f32_buffer("adam m", layout.len)?;
@@ -182,6 +186,14 @@ impl Vae {
         self.stats(rows)
     }
 
+    /// Per-image reconstruction NLL and KL of the last forward pass (rows each).
+    pub fn per_row_losses(&self, rows: usize) -> (View, View) {
+        (
+            rows_of(self.bce_rows, rows, 1),
+            rows_of(self.kl_rows, rows, 1),
+        )
+    }
+
     fn dense_forward(
         &self,
         ops: &mut Vec<Op>,
@@ -192,7 +204,7 @@ impl Vae {
         act: Activation,
     ) {
         let out = rows_of(output, rows, layer.outputs);
-        ops.push(Op::MatMul {
+        ops.push(MatMul {
             a: input,
             b: self.param(layer.weight, layer.outputs * layer.inputs),
             c: out,
@@ -202,14 +214,14 @@ impl Vae {
             trans_a: false,
             trans_b: true,
             accumulate: false,
-        });
-        ops.push(Op::BiasAct {
+        }.into());
+        ops.push(BiasAct {
             x: out,
             bias: self.param(layer.bias, layer.outputs),
             rows,
             cols: layer.outputs,
             act,
-        });
+        }.into());
     }
 
     /// Given dLoss/d(output) in `grad_out`, writes the layer's weight and bias gradients and, if
@@ -227,22 +239,22 @@ impl Vae {
     ) {
         let g = rows_of(grad_out, rows, layer.outputs);
         if layer.activation != Activation::Identity {
-            ops.push(Op::BiasActBackward {
+            ops.push(BiasActBackward {
                 grad: g,
                 y: rows_of(output, rows, layer.outputs),
                 rows,
                 cols: layer.outputs,
                 act: layer.activation,
-            });
+            }.into());
         }
-        ops.push(Op::ColumnSum {
+        ops.push(ColumnSum {
             x: g,
             out: self.grad(layer.bias, layer.outputs),
             rows,
             cols: layer.outputs,
-        });
+        }.into());
         // dW[out, in] = gᵀ · input
-        ops.push(Op::MatMul {
+        ops.push(MatMul {
             a: g,
             b: input,
             c: self.grad(layer.weight, layer.outputs * layer.inputs),
@@ -252,10 +264,10 @@ impl Vae {
             trans_a: true,
             trans_b: false,
             accumulate: false,
-        });
+        }.into());
         // dInput[rows, in] = g · W
         if let Some(grad_in) = grad_in {
-            ops.push(Op::MatMul {
+            ops.push(MatMul {
                 a: g,
                 b: self.param(layer.weight, layer.outputs * layer.inputs),
                 c: grad_in,
@@ -265,7 +277,7 @@ impl Vae {
                 trans_a: false,
                 trans_b: false,
                 accumulate: false,
-            });
+            }.into());
         }
     }
 
@@ -274,13 +286,13 @@ impl Vae {
             data.dim, self.config.input_dim,
             "data and model sizes differ"
         );
-        ops.push(Op::Gather {
+        ops.push(Gather {
             data: data.data,
             perm,
             out: rows_of(self.input, rows, self.config.input_dim),
             rows,
             dim: data.dim,
-        });
+        }.into());
     }
 
     /// input → [mu | logvar].
@@ -309,7 +321,7 @@ impl Vae {
 
     fn reparameterize(&self, ops: &mut Vec<Op>, rows: usize, stream: u32, sample: bool) {
         let l = self.config.latent;
-        ops.push(Op::Reparameterize {
+        ops.push(Reparameterize {
             stats: self.stats(rows),
             z: rows_of(self.z, rows, l),
             eps: rows_of(self.eps, rows, l),
@@ -317,11 +329,11 @@ impl Vae {
             latent: l,
             stream,
             sample,
-        });
+        }.into());
     }
 
     fn sum_metric(&self, ops: &mut Vec<Op>, src: View, metric: Metric, accumulate: bool) {
-        ops.push(Op::SumInto {
+        ops.push(SumInto {
             src,
             dst: View {
                 buffer: self.metrics,
@@ -329,26 +341,26 @@ impl Vae {
                 len: 1,
             },
             accumulate,
-        });
+        }.into());
     }
 
     /// Per-row losses of the current batch, and the gradient of their sum w.r.t. the logits.
     fn losses(&self, ops: &mut Vec<Op>, rows: usize, with_grad: bool) {
         let d = self.config.input_dim;
-        ops.push(Op::BceRows {
+        ops.push(BceRows {
             logits: self.output(rows),
-            target: rows_of(self.input, rows, d),
+            targets: rows_of(self.input, rows, d),
             grad: with_grad.then(|| rows_of(*self.dec_grad.last().unwrap(), rows, d)),
             out: rows_of(self.bce_rows, rows, 1),
             rows,
             cols: d,
-        });
-        ops.push(Op::KlRows {
+        }.into());
+        ops.push(KlRows {
             stats: self.stats(rows),
             out: rows_of(self.kl_rows, rows, 1),
             rows,
             latent: self.config.latent,
-        });
+        }.into());
     }
 
     /// gather → encoder → reparameterization (one z per image) → decoder → per-row BCE and KL;
@@ -369,10 +381,7 @@ impl Vae {
         self.reparameterize(ops, rows, stream, true);
         self.decode(ops, rows, Activation::Identity);
         self.losses(ops, rows, with_grad);
-        (
-            rows_of(self.bce_rows, rows, 1),
-            rows_of(self.kl_rows, rows, 1),
-        )
+        self.per_row_losses(rows)
     }
 
     /// The batch's forward pass, losses, and gradients of every parameter (no update):
@@ -405,20 +414,20 @@ impl Vae {
         }
         // d[mu | logvar] = KL gradient (written) + reparameterization gradient (added).
         let grad_stats = rows_of(*self.enc_grad.last().unwrap(), rows, 2 * self.config.latent);
-        ops.push(Op::KlBackward {
+        ops.push(KlBackward {
             stats: self.stats(rows),
             grad_stats,
             rows,
             latent: self.config.latent,
-        });
-        ops.push(Op::ReparameterizeBackward {
+        }.into());
+        ops.push(ReparameterizeBackward {
             grad_z: rows_of(self.grad_z, rows, self.config.latent),
             stats: self.stats(rows),
             eps: rows_of(self.eps, rows, self.config.latent),
             grad_stats,
             rows,
             latent: self.config.latent,
-        });
+        }.into());
         for i in (0..self.layout.encoder.len()).rev() {
             let layer = &self.layout.encoder[i];
             let (input, grad_in) = if i == 0 {
@@ -445,12 +454,13 @@ impl Vae {
     /// One Adam/AdamW update of every parameter, in one dispatch.
     pub fn optimizer_step(&self) -> Op {
         let n = self.layout.len;
-        Op::Adam {
+        Adam {
             params: View::whole(self.params, n),
             grads: View::whole(self.grads, n),
             m: View::whole(self.adam_m, n),
             v: View::whole(self.adam_v, n),
         }
+        .into()
     }
 
     /// A whole training step on the batch perm[frame.batch_start ..][.. rows].
@@ -473,10 +483,11 @@ impl Vae {
     /// as pixel probabilities in `output(rows)`.
     pub fn sample(&self, rows: usize) -> Vec<Op> {
         self.check_rows(rows);
-        let mut ops = vec![Op::Normal {
+        let mut ops = vec![Normal {
             out: rows_of(self.z, rows, self.config.latent),
             stream: SAMPLE_STREAM,
-        }];
+        }
+        .into()];
         self.decode(&mut ops, rows, Activation::Sigmoid);
         ops
     }
@@ -512,13 +523,6 @@ impl Vae {
 
     pub fn read_gradients<B: Backend>(&self, backend: &mut B) -> Result<Vec<f32>, BackendError> {
         backend.read_f32(self.grads, 0, self.layout.len)
-    }
-
-    /// Zeroes the optimizer's moments (a fresh optimizer).
-    pub fn reset_optimizer<B: Backend>(&self, backend: &mut B) {
-        let zeros = vec![0.0; self.layout.len];
-        backend.write_f32(self.adam_m, 0, &zeros);
-        backend.write_f32(self.adam_v, 0, &zeros);
     }
 
     pub fn reset_metrics<B: Backend>(&self, backend: &mut B) {

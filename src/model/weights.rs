@@ -79,7 +79,7 @@ mod tests {
             input_dim: 10,
             hidden: vec![7, 5],
             latent: 3,
-            activation: crate::ops::Activation::Relu,
+            activation: crate::kernels::Activation::Relu,
         };
         let layout = ParamLayout::new(&config);
         let flat = init_parameters(&layout, 1);

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
-use crate::gpu::{matmul_kernel, GpuBackend, MatmulStrategy};
+use crate::gpu::GpuBackend;
+use crate::kernels::{MatmulStrategy, Op};
 use crate::model::{init_parameters, DeviceData, Vae, VaeConfig};
-use crate::ops::{DType, Frame, Op, View};
+use crate::ops::{Frame, View};
 use crate::optim::AdamConfig;
 
 #[derive(Clone, Debug)]
@@ -106,6 +107,12 @@ pub fn run(
 ) -> Result<BenchReport, BackendError> {
     let mut config = options.model.clone();
     config.input_dim = dataset.dim();
+    config
+        .validate()
+        .map_err(|e| BackendError::InvalidOp {
+            op: "bench",
+            reason: e.to_string(),
+        })?;
     let count = dataset.train_count;
     let largest = options
         .batch_sizes
@@ -120,7 +127,7 @@ pub fn run(
         &dataset.images[..count * dataset.dim()],
         dataset.dim(),
     )?;
-    let perm = backend.create_buffer("perm", count, DType::U32)?;
+    let perm = backend.create_buffer("perm", count)?;
     backend.write_u32(perm, 0, &(0..count as u32).collect::<Vec<_>>());
     let perm = View::whole(perm, count);
     let vae = Vae::new(backend, config.clone(), largest)?;
@@ -144,9 +151,9 @@ pub fn run(
         let ops = vae.train_step(&data, perm, batch);
         let mut programs = vec![backend.prepare(&ops)?];
         if let Some(baseline) = options.baseline {
-            backend.set_matmul_strategy(baseline);
+            backend.set_matmul_strategy(baseline)?;
             let program = backend.prepare(&ops);
-            backend.set_matmul_strategy(chosen);
+            backend.set_matmul_strategy(chosen)?;
             programs.push(program?);
         }
         let mut step = 0;
@@ -201,12 +208,8 @@ pub fn run(
             let seconds = timed(backend, |b| b.run(&program, &frame(0, batch)))?;
             times.push(seconds * 1e3 / options.kernel_reps as f64);
         }
-        let kernel = match op {
-            Op::MatMul { .. } => format!("{:?}", matmul_kernel(backend.matmul_strategy(), op)),
-            other => other.kernel_name().to_string(),
-        };
         kernels.push(KernelTiming {
-            kernel,
+            kernel: backend.entry_point(op).to_string(),
             op: op.describe(),
             ms: median(&mut times),
             share: 0.0,

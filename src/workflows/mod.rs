@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod run_dir;
 pub mod sample;
+pub mod train;
 pub mod trainer;

@@ -83,16 +83,22 @@ impl RunDir {
         unreachable!("an unbounded search ends with a free name")
     }
 
-    /// The folder the user named: created if missing, refused if it holds anything.
-    pub fn create_at(path: &Path) -> Result<Self, RunDirError> {
+    /// Fails if a run could not be written at `path` (it holds files, or is not a folder), without
+    /// creating anything.
+    pub fn check_available(path: &Path) -> Result<(), RunDirError> {
         if path.exists() {
             let mut entries = fs::read_dir(path).map_err(io(path))?;
             if entries.next().is_some() {
                 return Err(RunDirError::NotEmpty(path.to_path_buf()));
             }
-        } else {
-            fs::create_dir_all(path).map_err(io(path))?;
         }
+        Ok(())
+    }
+
+    /// The folder the user named: created if missing, refused if it holds anything.
+    pub fn create_at(path: &Path) -> Result<Self, RunDirError> {
+        Self::check_available(path)?;
+        fs::create_dir_all(path).map_err(io(path))?;
         Self::initialized(path.to_path_buf())
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
 use crate::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
-use crate::ops::{BufferId, DType, Frame, View};
+use crate::ops::{BufferId, Frame, View};
 use crate::optim::AdamConfig;
 use crate::rng::PhiloxStream;
 
@@ -25,6 +25,33 @@ pub struct TrainOptions {
 }
 
 impl TrainOptions {
+    /// Checks everything but the model's input size, which comes from the data; the model's shape
+    /// is checked by `VaeConfig::validate` once the data has set it.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: &str| Err(TrainError::Options(m.to_string()));
+        if self.batch_size == 0 {
+            return bad("the batch size must be at least 1");
+        }
+        if self.epochs == 0 {
+            return bad("the number of epochs must be at least 1");
+        }
+        if !(self.adam.lr.is_finite() && self.adam.lr > 0.0) {
+            return bad("the learning rate must be a positive number");
+        }
+        if !(self.adam.weight_decay.is_finite() && self.adam.weight_decay >= 0.0) {
+            return bad("the weight decay must be 0 or a positive number");
+        }
+        Ok(())
+    }
+
+    /// The model for this data: the input size set from it, the whole shape checked.
+    pub fn model_for(&self, dataset: &Dataset) -> Result<VaeConfig, TrainError> {
+        let mut model = self.model.clone();
+        model.input_dim = dataset.dim();
+        model.validate()?;
+        Ok(model)
+    }
+
     /// The canonical PyTorch VAE example's settings.
     pub fn mnist_default() -> Self {
         Self {
@@ -68,6 +95,8 @@ pub enum TrainError {
     Backend(#[from] BackendError),
     #[error("invalid training options: {0}")]
     Options(String),
+    #[error(transparent)]
+    Model(#[from] crate::model::ConfigError),
     #[error("training diverged in epoch {epoch} at step {step}: the loss is {loss}")]
     Diverged { epoch: usize, step: u64, loss: f32 },
 }
@@ -150,16 +179,8 @@ impl<B: Backend> Trainer<B> {
         options: TrainOptions,
     ) -> Result<Self, TrainError> {
         let mut options = options;
-        options.model.input_dim = dataset.dim();
-        options
-            .model
-            .validate()
-            .map_err(|e| TrainError::Options(e.to_string()))?;
-        if options.batch_size == 0 {
-            return Err(TrainError::Options(
-                "the batch size must be at least 1".into(),
-            ));
-        }
+        options.validate()?;
+        options.model = options.model_for(dataset)?;
         let (train_count, test_count) = (dataset.train_count, dataset.test_count());
         if train_count == 0 || test_count == 0 {
             return Err(TrainError::Options(format!(
@@ -172,8 +193,8 @@ impl<B: Backend> Trainer<B> {
             .min(train_count)
             .max(EVAL_BATCH.min(test_count));
         let data = DeviceData::upload(&mut backend, &dataset.images, dataset.dim())?;
-        let train_perm = backend.create_buffer("train permutation", train_count, DType::U32)?;
-        let test_perm = backend.create_buffer("test permutation", test_count, DType::U32)?;
+        let train_perm = backend.create_buffer("train permutation", train_count)?;
+        let test_perm = backend.create_buffer("test permutation", test_count)?;
         let test_indices: Vec<u32> = (train_count as u32..dataset.count() as u32).collect();
         backend.write_u32(test_perm, 0, &test_indices);
         let vae = Vae::new(&mut backend, options.model.clone(), capacity)?;
@@ -203,10 +224,6 @@ impl<B: Backend> Trainer<B> {
         })
     }
 
-    pub fn data(&self) -> &DeviceData {
-        &self.data
-    }
-
     pub fn steps_per_epoch(&self) -> usize {
         self.train.count
     }
@@ -219,7 +236,10 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// One epoch: a seeded shuffle, every training batch, then the test set.
-    pub fn run_epoch(&mut self, progress: &mut dyn Progress) -> Result<EpochMetrics, TrainError> {
+    pub fn run_epoch<P: Progress + ?Sized>(
+        &mut self,
+        progress: &mut P,
+    ) -> Result<EpochMetrics, TrainError> {
         let epoch = self.epochs_done + 1;
         let started = Instant::now();
         let mut perm: Vec<u32> = (0..self.train_count as u32).collect();

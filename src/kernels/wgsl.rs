@@ -1,5 +1,6 @@
-//! The WGSL sources, embedded in the binary, and the composer that prepends the shared snippets a
-//! kernel needs (WGSL has no `#include`).
+//! WGSL sources embedded in the binary: the shared snippets, the kernel modules (each declared by
+//! its kernel in `src/kernels/<name>.rs`), and the composer that prepends the snippets a module
+//! needs (WGSL has no `#include`), with naga validation that names the shader file and line.
 
 /// A snippet: WGSL declarations shared by several kernels.
 pub struct Snippet {
@@ -14,11 +15,19 @@ pub struct ShaderModule {
     pub snippets: &'static [&'static Snippet],
 }
 
+impl std::fmt::Debug for ShaderModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shaders/{}", self.file)
+    }
+}
+
+/// The text of `shaders/<file>`.
 macro_rules! wgsl {
     ($file:literal) => {
-        include_str!(concat!("../../shaders/", $file))
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file))
     };
 }
+pub(crate) use wgsl;
 
 pub static PHILOX: Snippet = Snippet {
     file: "philox.wgsl",
@@ -45,52 +54,17 @@ pub static ACTIVATION: Snippet = Snippet {
     source: wgsl!("activation.wgsl"),
 };
 
-macro_rules! module {
+/// `shader_module!("file.wgsl", [SNIPPET, …])`: a kernel module and the snippets composed before it.
+macro_rules! shader_module {
     ($file:literal, [$($snippet:expr),*]) => {
-        ShaderModule { file: $file, source: wgsl!($file), snippets: &[$(&$snippet),*] }
+        $crate::kernels::wgsl::ShaderModule {
+            file: $file,
+            source: $crate::kernels::wgsl::wgsl!($file),
+            snippets: &[$(&$snippet),*],
+        }
     };
 }
-
-pub static MATMUL: ShaderModule = module!("matmul.wgsl", [MATMUL_PARAMS]);
-pub static MATMUL_VEC4: ShaderModule = module!("matmul_vec4.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
-pub static MATMUL_SUBGROUP: ShaderModule =
-    module!("matmul_subgroup.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
-pub static BIAS_ACT: ShaderModule = module!("bias_act.wgsl", [ELEMENTWISE, ACTIVATION]);
-pub static BIAS_ACT_BACKWARD: ShaderModule =
-    module!("bias_act_backward.wgsl", [ELEMENTWISE, ACTIVATION]);
-pub static COLUMN_SUM: ShaderModule = module!("column_sum.wgsl", []);
-pub static SUM_INTO: ShaderModule = module!("sum_into.wgsl", []);
-pub static KL_ROWS: ShaderModule = module!("kl_rows.wgsl", []);
-pub static KL_BACKWARD: ShaderModule = module!("kl_backward.wgsl", [FRAME, ELEMENTWISE]);
-pub static BCE_ROWS: ShaderModule = module!("bce_rows.wgsl", [FRAME]);
-pub static REPARAMETERIZE: ShaderModule =
-    module!("reparameterize.wgsl", [FRAME, ELEMENTWISE, PHILOX]);
-pub static REPARAMETERIZE_BACKWARD: ShaderModule =
-    module!("reparameterize_backward.wgsl", [ELEMENTWISE]);
-pub static ADAM: ShaderModule = module!("adam.wgsl", [FRAME, ELEMENTWISE]);
-pub static GATHER: ShaderModule = module!("gather.wgsl", [FRAME, ELEMENTWISE]);
-pub static NORMAL: ShaderModule = module!("normal.wgsl", [FRAME, ELEMENTWISE, PHILOX]);
-pub static PHILOX_BLOCKS: ShaderModule = module!("philox_blocks.wgsl", [ELEMENTWISE, PHILOX]);
-
-/// Every kernel module, for the validation test.
-pub static ALL_MODULES: &[&ShaderModule] = &[
-    &MATMUL,
-    &MATMUL_VEC4,
-    &MATMUL_SUBGROUP,
-    &BIAS_ACT,
-    &BIAS_ACT_BACKWARD,
-    &COLUMN_SUM,
-    &SUM_INTO,
-    &KL_ROWS,
-    &KL_BACKWARD,
-    &BCE_ROWS,
-    &REPARAMETERIZE,
-    &REPARAMETERIZE_BACKWARD,
-    &ADAM,
-    &GATHER,
-    &NORMAL,
-    &PHILOX_BLOCKS,
-];
+pub(crate) use shader_module;
 
 /// A composed module and where each of its lines came from.
 pub struct Composed {

@@ -23,7 +23,7 @@ fn load_b(p: u32, j: u32) -> f32 {
 }
 
 @compute @workgroup_size(8, 8)
-fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row0 = gid.y * BLOCK;
     let col0 = gid.x * BLOCK;
     if (row0 >= params.m || col0 >= params.n) {

@@ -1,0 +1,100 @@
+//! Compute pipelines and their bind-group layouts, built from a kernel's entry-point declaration
+//! (`kernels::EntryPoint`) on first use and kept for the life of the device.
+//!
+//! Every kernel binds the same way: binding 0 its shape uniform, binding 1 the shared `Frame`
+//! uniform, bindings 2.. its storage buffers in declaration order.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::kernels::{wgsl, Access, EntryPoint};
+
+pub struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Pipelines by entry point and override values, compiled once per device.
+#[derive(Default)]
+pub struct Pipelines {
+    built: HashMap<(usize, Vec<(&'static str, u32)>), Rc<Pipeline>>,
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+}
+
+impl Pipelines {
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        entry: &'static EntryPoint,
+        overrides: &[(&'static str, u32)],
+    ) -> Rc<Pipeline> {
+        // Entry points are statics: their address identifies them.
+        let key = (entry as *const EntryPoint as usize, overrides.to_vec());
+        if let Some(pipeline) = self.built.get(&key) {
+            return pipeline.clone();
+        }
+        let module = self.modules.entry(entry.module.file).or_insert_with(|| {
+            let composed = wgsl::compose(entry.module);
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry.module.file),
+                source: wgpu::ShaderSource::Wgsl(composed.source.into()),
+            })
+        });
+        let pipeline = Rc::new(build(device, module, entry, overrides));
+        self.built.insert(key, pipeline.clone());
+        pipeline
+    }
+}
+
+fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn build(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    entry: &EntryPoint,
+    overrides: &[(&'static str, u32)],
+) -> Pipeline {
+    let uniform = wgpu::BufferBindingType::Uniform;
+    let mut entries = vec![layout_entry(0, uniform), layout_entry(1, uniform)];
+    for (i, binding) in entry.bindings.iter().enumerate() {
+        let read_only = binding.access == Access::Read;
+        let storage = wgpu::BufferBindingType::Storage { read_only };
+        entries.push(layout_entry(2 + i as u32, storage));
+    }
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(entry.name),
+        entries: &entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry.name),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let constants: Vec<(&str, f64)> = overrides
+        .iter()
+        .map(|&(name, value)| (name, f64::from(value)))
+        .collect();
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry.name),
+        layout: Some(&pipeline_layout),
+        module,
+        entry_point: Some(entry.name),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            ..Default::default()
+        },
+        cache: None,
+    });
+    Pipeline { pipeline, layout }
+}

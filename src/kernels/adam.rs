@@ -1,0 +1,97 @@
+//! `adam`: one Adam / AdamW step over flat buffers, the hyper-parameters from the frame, in
+//! PyTorch's formulation: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`, then
+//! `p ← p·(1 − lr·wd) − step_size · m / (sqrt(v)/sqrt(1−β2ᵗ) + ε)` with `step_size = lr/(1−β1ᵗ)`
+//! (both corrections computed once per step on the host, `optim::AdamConfig::fill_frame`).
+
+use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
+use super::*;
+
+static MODULE: ShaderModule = shader_module!("adam.wgsl", [FRAME, ELEMENTWISE]);
+static ADAM: EntryPoint = EntryPoint::elementwise(
+    &MODULE,
+    "adam",
+    &[
+        "count",
+        "params_offset",
+        "grads_offset",
+        "m_offset",
+        "v_offset",
+    ],
+    &[
+        Binding::read("grads", Element::F32),
+        Binding::write("weights", Element::F32),
+        Binding::write("moment1", Element::F32),
+        Binding::write("moment2", Element::F32),
+    ],
+);
+pub static SPEC: KernelSpec = KernelSpec {
+    name: "adam",
+    entry_points: &[&ADAM],
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    pub params: View,
+    pub grads: View,
+    /// First and second moments.
+    pub m: View,
+    pub v: View,
+}
+
+impl Kernel for Adam {
+    fn spec(&self) -> &'static KernelSpec {
+        &SPEC
+    }
+
+    fn describe(&self) -> String {
+        format!("adam {}", self.params.len)
+    }
+
+    fn operands(&self) -> Vec<Operand> {
+        let n = self.params.len;
+        vec![
+            Operand::new("grads", self.grads, n),
+            Operand::new("weights", self.params, n),
+            Operand::new("moment1", self.m, n),
+            Operand::new("moment2", self.v, n),
+        ]
+    }
+
+    fn launch(&self, tuning: &Tuning) -> Launch {
+        let entry = &ADAM;
+        Launch {
+            entry,
+            uniform: entry.uniform_words(&[
+                ("count", self.params.len as u32),
+                ("params_offset", offset(&self.params)),
+                ("grads_offset", offset(&self.grads)),
+                ("m_offset", offset(&self.m)),
+                ("v_offset", offset(&self.v)),
+            ]),
+            workgroups: elementwise_groups(self.params.len, tuning),
+            overrides: Vec::new(),
+        }
+    }
+
+    fn reference(&self, memory: &mut HostMemory, frame: &Frame) {
+        let f = f64::from;
+        let n = self.params.len;
+        let (beta1, beta2) = (f(frame.beta1), f(frame.beta2));
+        let decay = 1.0 - f(frame.lr) * f(frame.weight_decay);
+        let grads = memory.floats(self.grads);
+        let mut params = memory.floats(self.params)[..n].to_vec();
+        let mut m = memory.floats(self.m)[..n].to_vec();
+        let mut v = memory.floats(self.v)[..n].to_vec();
+        for i in 0..n {
+            let g = f(grads[i]);
+            // The moments are stored in f32 before the update reads them, as on the GPU.
+            m[i] = (beta1 * f(m[i]) + (1.0 - beta1) * g) as f32;
+            v[i] = (beta2 * f(v[i]) + (1.0 - beta2) * g * g) as f32;
+            let denom = f(v[i]).sqrt() / f(frame.bias_correction2_sqrt) + f(frame.eps);
+            params[i] = (f(params[i]) * decay - f(frame.step_size) * f(m[i]) / denom) as f32;
+        }
+        memory.write_floats(self.params, &params);
+        memory.write_floats(self.m, &m);
+        memory.write_floats(self.v, &v);
+    }
+}

@@ -1,0 +1,106 @@
+//! `bce_rows`: the Bernoulli negative log-likelihood from logits, summed per row,
+//! `out[r] = Σ_j max(l,0) − x·l + log1p(exp(−|l|))`; and, when `grad` is given,
+//! `grad = frame.grad_scale · (sigmoid(l) − x)`.
+
+use super::activation::sigmoid;
+use super::wgsl::{shader_module, ShaderModule, FRAME};
+use super::*;
+
+static MODULE: ShaderModule = shader_module!("bce_rows.wgsl", [FRAME]);
+/// One workgroup per row: a strided pass over the columns, then a tree over the workgroup.
+static BCE_ROWS: EntryPoint = EntryPoint {
+    module: &MODULE,
+    name: "bce_rows",
+    workgroup: Workgroup::Fixed([64, 1, 1]),
+    uniform: &[
+        "rows",
+        "cols",
+        "write_grad",
+        "logits_offset",
+        "targets_offset",
+        "grad_offset",
+        "out_offset",
+    ],
+    bindings: &[
+        Binding::read("logits", Element::F32),
+        Binding::read("targets", Element::F32),
+        Binding::write("grad", Element::F32),
+        Binding::write("out", Element::F32),
+    ],
+    constants: &[],
+    needs_subgroups: false,
+};
+pub static SPEC: KernelSpec = KernelSpec {
+    name: "bce_rows",
+    entry_points: &[&BCE_ROWS],
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BceRows {
+    pub logits: View,
+    pub targets: View,
+    pub grad: Option<View>,
+    pub out: View,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Kernel for BceRows {
+    fn spec(&self) -> &'static KernelSpec {
+        &SPEC
+    }
+
+    fn describe(&self) -> String {
+        format!("bce_rows {}x{}", self.rows, self.cols)
+    }
+
+    fn operands(&self) -> Vec<Operand> {
+        let count = self.rows * self.cols;
+        vec![
+            Operand::new("logits", self.logits, count),
+            Operand::new("targets", self.targets, count),
+            Operand::optional("grad", self.grad, count),
+            Operand::new("out", self.out, self.rows),
+        ]
+    }
+
+    fn launch(&self, _tuning: &Tuning) -> Launch {
+        let entry = &BCE_ROWS;
+        Launch {
+            entry,
+            uniform: entry.uniform_words(&[
+                ("rows", self.rows as u32),
+                ("cols", self.cols as u32),
+                ("write_grad", self.grad.is_some() as u32),
+                ("logits_offset", offset(&self.logits)),
+                ("targets_offset", offset(&self.targets)),
+                ("grad_offset", self.grad.as_ref().map(offset).unwrap_or(0)),
+                ("out_offset", offset(&self.out)),
+            ]),
+            workgroups: [self.rows as u32, 1, 1],
+            overrides: Vec::new(),
+        }
+    }
+
+    fn reference(&self, memory: &mut HostMemory, frame: &Frame) {
+        let count = self.rows * self.cols;
+        let logits = &memory.floats(self.logits)[..count];
+        let targets = &memory.floats(self.targets)[..count];
+        let scale = f64::from(frame.grad_scale);
+        let mut out = Vec::with_capacity(self.rows);
+        let mut grad = Vec::with_capacity(count);
+        for (row_logits, row_targets) in logits.chunks(self.cols).zip(targets.chunks(self.cols)) {
+            let mut sum = 0.0f64;
+            for (&l, &x) in row_logits.iter().zip(row_targets) {
+                let (l, x) = (f64::from(l), f64::from(x));
+                sum += l.max(0.0) - x * l + (-l.abs()).exp().ln_1p();
+                grad.push((scale * (sigmoid(l) - x)) as f32);
+            }
+            out.push(sum as f32);
+        }
+        memory.write_floats(self.out, &out);
+        if let Some(view) = self.grad {
+            memory.write_floats(view, &grad);
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `column_sum`: `out[j] = Σ_r x[r, j]`, the bias gradient of a dense layer.
+
+use super::wgsl::{shader_module, ShaderModule};
+use super::*;
+
+static MODULE: ShaderModule = shader_module!("column_sum.wgsl", []);
+/// One invocation per column: adjacent invocations read adjacent addresses on every row.
+static COLUMN_SUM: EntryPoint = EntryPoint {
+    module: &MODULE,
+    name: "column_sum",
+    workgroup: Workgroup::Fixed([64, 1, 1]),
+    uniform: &["rows", "cols", "x_offset", "out_offset"],
+    bindings: &[
+        Binding::read("x", Element::F32),
+        Binding::write("out", Element::F32),
+    ],
+    constants: &[],
+    needs_subgroups: false,
+};
+pub static SPEC: KernelSpec = KernelSpec {
+    name: "column_sum",
+    entry_points: &[&COLUMN_SUM],
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColumnSum {
+    pub x: View,
+    pub out: View,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Kernel for ColumnSum {
+    fn spec(&self) -> &'static KernelSpec {
+        &SPEC
+    }
+
+    fn describe(&self) -> String {
+        format!("column_sum {}x{}", self.rows, self.cols)
+    }
+
+    fn operands(&self) -> Vec<Operand> {
+        vec![
+            Operand::new("x", self.x, self.rows * self.cols),
+            Operand::new("out", self.out, self.cols),
+        ]
+    }
+
+    fn launch(&self, _tuning: &Tuning) -> Launch {
+        let entry = &COLUMN_SUM;
+        Launch {
+            entry,
+            uniform: entry.uniform_words(&[
+                ("rows", self.rows as u32),
+                ("cols", self.cols as u32),
+                ("x_offset", offset(&self.x)),
+                ("out_offset", offset(&self.out)),
+            ]),
+            workgroups: [groups(self.cols, entry.width()), 1, 1],
+            overrides: Vec::new(),
+        }
+    }
+
+    fn reference(&self, memory: &mut HostMemory, _frame: &Frame) {
+        let x = memory.floats(self.x);
+        let out: Vec<f32> = (0..self.cols)
+            .map(|j| {
+                let sum: f64 = (0..self.rows).map(|r| f64::from(x[r * self.cols + j])).sum();
+                sum as f32
+            })
+            .collect();
+        memory.write_floats(self.out, &out);
+    }
+}

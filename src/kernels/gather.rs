@@ -1,0 +1,82 @@
+//! `gather`: a batch built on the device from the resident data set (u8 pixels packed in u32
+//! words) and a permutation: `out[r, :] = bytes(data)[perm[frame.batch_start + r]·dim ..][..dim] / 255`.
+
+use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
+use super::*;
+
+static MODULE: ShaderModule = shader_module!("gather.wgsl", [FRAME, ELEMENTWISE]);
+static GATHER: EntryPoint = EntryPoint::elementwise(
+    &MODULE,
+    "gather",
+    &["rows", "dim", "perm_offset", "out_offset"],
+    &[
+        Binding::read("data", Element::U32),
+        Binding::read("perm", Element::U32),
+        Binding::write("out", Element::F32),
+    ],
+);
+pub static SPEC: KernelSpec = KernelSpec {
+    name: "gather",
+    entry_points: &[&GATHER],
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gather {
+    /// The whole data set: `count·dim` bytes packed little-endian into u32 words.
+    pub data: View,
+    /// Image indices; rows start at `frame.batch_start` within this view.
+    pub perm: View,
+    pub out: View,
+    pub rows: usize,
+    pub dim: usize,
+}
+
+impl Kernel for Gather {
+    fn spec(&self) -> &'static KernelSpec {
+        &SPEC
+    }
+
+    fn describe(&self) -> String {
+        format!("gather {}x{}", self.rows, self.dim)
+    }
+
+    fn operands(&self) -> Vec<Operand> {
+        vec![
+            Operand::new("data", self.data, self.data.len),
+            Operand::new("perm", self.perm, self.rows),
+            Operand::new("out", self.out, self.rows * self.dim),
+        ]
+    }
+
+    fn launch(&self, tuning: &Tuning) -> Launch {
+        let entry = &GATHER;
+        assert_eq!(self.data.offset, 0, "gather reads the data set from its start");
+        Launch {
+            entry,
+            uniform: entry.uniform_words(&[
+                ("rows", self.rows as u32),
+                ("dim", self.dim as u32),
+                ("perm_offset", offset(&self.perm)),
+                ("out_offset", offset(&self.out)),
+            ]),
+            workgroups: elementwise_groups(self.rows * self.dim, tuning),
+            overrides: Vec::new(),
+        }
+    }
+
+    fn reference(&self, memory: &mut HostMemory, frame: &Frame) {
+        let data = memory.words(self.data);
+        let perm = memory.words(self.perm);
+        let start = frame.batch_start as usize;
+        let mut out = vec![0.0f32; self.rows * self.dim];
+        for (r, row) in out.chunks_mut(self.dim).enumerate() {
+            let image = perm[start + r] as usize;
+            for (j, value) in row.iter_mut().enumerate() {
+                let byte = image * self.dim + j;
+                let pixel = (data[byte / 4] >> ((byte % 4) * 8)) & 0xff;
+                *value = pixel as f32 / 255.0;
+            }
+        }
+        memory.write_floats(self.out, &out);
+    }
+}

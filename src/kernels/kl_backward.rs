@@ -1,0 +1,81 @@
+//! `kl_backward`: writes (not adds) the KL gradient scaled by `s = frame.kl_weight ·
+//! frame.grad_scale`: `grad_mu = s·mu`, `grad_logvar = s·(exp(logvar) − 1)/2`.
+
+use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
+use super::*;
+
+static MODULE: ShaderModule = shader_module!("kl_backward.wgsl", [FRAME, ELEMENTWISE]);
+static KL_BACKWARD: EntryPoint = EntryPoint::elementwise(
+    &MODULE,
+    "kl_backward",
+    &["rows", "latent", "stats_offset", "grad_offset"],
+    &[
+        Binding::read("stats", Element::F32),
+        Binding::write("grad_stats", Element::F32),
+    ],
+);
+pub static SPEC: KernelSpec = KernelSpec {
+    name: "kl_backward",
+    entry_points: &[&KL_BACKWARD],
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KlBackward {
+    pub stats: View,
+    pub grad_stats: View,
+    pub rows: usize,
+    pub latent: usize,
+}
+
+impl Kernel for KlBackward {
+    fn spec(&self) -> &'static KernelSpec {
+        &SPEC
+    }
+
+    fn describe(&self) -> String {
+        format!("kl_backward {}x{}", self.rows, self.latent)
+    }
+
+    fn operands(&self) -> Vec<Operand> {
+        let len = self.rows * 2 * self.latent;
+        vec![
+            Operand::new("stats", self.stats, len),
+            Operand::new("grad_stats", self.grad_stats, len),
+        ]
+    }
+
+    fn launch(&self, tuning: &Tuning) -> Launch {
+        let entry = &KL_BACKWARD;
+        Launch {
+            entry,
+            uniform: entry.uniform_words(&[
+                ("rows", self.rows as u32),
+                ("latent", self.latent as u32),
+                ("stats_offset", offset(&self.stats)),
+                ("grad_offset", offset(&self.grad_stats)),
+            ]),
+            workgroups: elementwise_groups(self.rows * self.latent, tuning),
+            overrides: Vec::new(),
+        }
+    }
+
+    fn reference(&self, memory: &mut HostMemory, frame: &Frame) {
+        let scale = f64::from(frame.kl_weight * frame.grad_scale);
+        let stats = memory.floats(self.stats);
+        let latent = self.latent;
+        let grad: Vec<f32> = stats[..self.rows * 2 * latent]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let v = f64::from(v);
+                let value = if i % (2 * latent) < latent {
+                    scale * v
+                } else {
+                    scale * 0.5 * (v.exp() - 1.0)
+                };
+                value as f32
+            })
+            .collect();
+        memory.write_floats(self.grad_stats, &grad);
+    }
+}

@@ -1,0 +1,215 @@
+//! `matmul`: C = op(A)·op(B) (+ C), the three products of a dense layer (forward X·Wᵀ, input
+//! gradient dY·W, weight gradient dYᵀ·X). Three families of entry points, chosen per device
+//! (`MatmulStrategy`): scalar (any shape and transpose), vec4 register blocks, and subgroup
+//! broadcasts; the last two where the vectorized sizes and every offset are multiples of 4.
+
+use super::wgsl::{shader_module, ShaderModule, MATMUL_PARAMS, MATMUL_VEC4_IO};
+use super::*;
+
+static SCALAR_MODULE: ShaderModule = shader_module!("matmul_scalar.wgsl", [MATMUL_PARAMS]);
+static VEC4_MODULE: ShaderModule =
+    shader_module!("matmul_vec4.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
+static SUBGROUP_MODULE: ShaderModule =
+    shader_module!("matmul_subgroup.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
+
+const UNIFORM: &[&str] = &[
+    "m",
+    "n",
+    "k",
+    "trans_a",
+    "trans_b",
+    "accumulate",
+    "a_offset",
+    "b_offset",
+    "c_offset",
+];
+const SCALAR_BINDINGS: &[Binding] = &[
+    Binding::read("a", Element::F32),
+    Binding::read("b", Element::F32),
+    Binding::write("c", Element::F32),
+];
+const VEC4_BINDINGS: &[Binding] = &[
+    Binding::read("a", Element::Vec4F32),
+    Binding::read("b", Element::Vec4F32),
+    Binding::write("c", Element::Vec4F32),
+];
+
+/// Each invocation of the scalar kernel owns a BLOCK x BLOCK tile of C; 8 x 8 invocations.
+const SCALAR_BLOCK: u32 = 4;
+static SCALAR: EntryPoint = EntryPoint {
+    module: &SCALAR_MODULE,
+    name: "matmul_scalar",
+    workgroup: Workgroup::Fixed([8, 8, 1]),
+    uniform: UNIFORM,
+    bindings: SCALAR_BINDINGS,
+    constants: &[("BLOCK", SCALAR_BLOCK)],
+    needs_subgroups: false,
+};
+
+const fn vec4(name: &'static str) -> EntryPoint {
+    EntryPoint {
+        module: &VEC4_MODULE,
+        name,
+        workgroup: Workgroup::Fixed([32, 1, 1]),
+        uniform: UNIFORM,
+        bindings: VEC4_BINDINGS,
+        // ROWS rows of C per workgroup; its 32 invocations each own 4 columns.
+        constants: &[("ROWS", 8), ("LANES", 32)],
+        needs_subgroups: false,
+    }
+}
+static VEC4_NN: EntryPoint = vec4("matmul_vec4_nn");
+static VEC4_NT: EntryPoint = vec4("matmul_vec4_nt");
+static VEC4_TN: EntryPoint = vec4("matmul_vec4_tn");
+
+const fn subgroup(name: &'static str) -> EntryPoint {
+    EntryPoint {
+        module: &SUBGROUP_MODULE,
+        name,
+        workgroup: Workgroup::Override("LANES"),
+        uniform: UNIFORM,
+        bindings: VEC4_BINDINGS,
+        // ROWS rows of C per workgroup, shared by its subgroups.
+        constants: &[("ROWS", 32)],
+        needs_subgroups: true,
+    }
+}
+static SUBGROUP_NN: EntryPoint = subgroup("matmul_subgroup_nn");
+static SUBGROUP_NT: EntryPoint = subgroup("matmul_subgroup_nt");
+static SUBGROUP_TN: EntryPoint = subgroup("matmul_subgroup_tn");
+
+pub static SPEC: KernelSpec = KernelSpec {
+    name: "matmul",
+    entry_points: &[
+        &SCALAR,
+        &VEC4_NN,
+        &VEC4_NT,
+        &VEC4_TN,
+        &SUBGROUP_NN,
+        &SUBGROUP_NT,
+        &SUBGROUP_TN,
+    ],
+};
+
+/// `c = op(a)·op(b) (+ c if accumulate)`; op(a) is m×k, op(b) is k×n, all row-major.
+/// `trans_a`: `a` is stored k×m; `trans_b`: `b` is stored n×k.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatMul {
+    pub a: View,
+    pub b: View,
+    pub c: View,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub accumulate: bool,
+}
+
+impl MatMul {
+    /// The entry point that runs this product under a strategy.
+    pub fn entry_point(&self, strategy: MatmulStrategy) -> &'static EntryPoint {
+        let (nn, nt, tn) = match strategy {
+            MatmulStrategy::Scalar => return &SCALAR,
+            MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
+            MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
+        };
+        let aligned = [self.a, self.b, self.c].iter().all(|v| v.offset % 4 == 0);
+        let n_aligned = aligned && self.n % 4 == 0;
+        // NN and NT vectorize along k; TN along m.
+        match (self.trans_a, self.trans_b) {
+            (false, false) if n_aligned && self.k % 4 == 0 => nn,
+            (false, true) if n_aligned && self.k % 4 == 0 => nt,
+            (true, false) if n_aligned && self.m % 4 == 0 => tn,
+            _ => &SCALAR,
+        }
+    }
+}
+
+impl Kernel for MatMul {
+    fn spec(&self) -> &'static KernelSpec {
+        &SPEC
+    }
+
+    fn describe(&self) -> String {
+        let t = |trans: bool| if trans { "T" } else { "N" };
+        format!(
+            "matmul {}{} m={} n={} k={}",
+            t(self.trans_a),
+            t(self.trans_b),
+            self.m,
+            self.n,
+            self.k
+        )
+    }
+
+    fn operands(&self) -> Vec<Operand> {
+        vec![
+            Operand::new("a", self.a, self.m * self.k),
+            Operand::new("b", self.b, self.k * self.n),
+            Operand::new("c", self.c, self.m * self.n),
+        ]
+    }
+
+    fn launch(&self, tuning: &Tuning) -> Launch {
+        let entry = self.entry_point(tuning.matmul);
+        let (n, m) = (self.n, self.m);
+        // Offsets count elements of the bindings' type: floats, or vec4s.
+        let (unit, workgroups, overrides) = match entry.workgroup {
+            _ if std::ptr::eq(entry, &SCALAR) => {
+                let block = SCALAR_BLOCK * 8;
+                (1, [groups(n, block), groups(m, block), 1], vec![])
+            }
+            Workgroup::Fixed([lanes, _, _]) => {
+                let rows = groups(m, entry.constant("ROWS"));
+                (4, [groups(n / 4, lanes), rows, 1], vec![])
+            }
+            Workgroup::Override(lanes) => {
+                let rows = groups(m, entry.constant("ROWS"));
+                let cols = groups(n / 4, tuning.subgroup_lanes);
+                (4, [cols, rows, 1], vec![(lanes, tuning.subgroup_lanes)])
+            }
+        };
+        Launch {
+            entry,
+            uniform: entry.uniform_words(&[
+                ("m", m as u32),
+                ("n", n as u32),
+                ("k", self.k as u32),
+                ("trans_a", self.trans_a as u32),
+                ("trans_b", self.trans_b as u32),
+                ("accumulate", self.accumulate as u32),
+                ("a_offset", offset(&self.a) / unit),
+                ("b_offset", offset(&self.b) / unit),
+                ("c_offset", offset(&self.c) / unit),
+            ]),
+            workgroups,
+            overrides,
+        }
+    }
+
+    fn reference(&self, memory: &mut HostMemory, _frame: &Frame) {
+        let &MatMul { m, n, k, .. } = self;
+        let (a, b) = (memory.floats(self.a), memory.floats(self.b));
+        let a_at = |i: usize, p: usize| {
+            f64::from(if self.trans_a { a[p * m + i] } else { a[i * k + p] })
+        };
+        let b_at = |p: usize, j: usize| {
+            f64::from(if self.trans_b { b[j * k + p] } else { b[p * n + j] })
+        };
+        let old = memory.floats(self.c);
+        let mut c = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let base = if self.accumulate {
+                    f64::from(old[i * n + j])
+                } else {
+                    0.0
+                };
+                let sum: f64 = (0..k).map(|p| a_at(i, p) * b_at(p, j)).sum();
+                c[i * n + j] = (base + sum) as f32;
+            }
+        }
+        memory.write_floats(self.c, &c);
+    }
+}

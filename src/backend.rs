@@ -77,9 +77,12 @@ pub fn check_op(op: &Op, buffer_lens: &[usize]) -> Result<(), BackendError> {
     for (operand, binding) in operands.iter().zip(declared) {
         let Some(view) = operand.view else { continue };
         let what = operand.binding;
-        let len = *buffer_lens
-            .get(view.buffer.0)
-            .ok_or_else(|| invalid(format!("{what} names buffer {:?}, which does not exist", view.buffer)))?;
+        let len = *buffer_lens.get(view.buffer.0).ok_or_else(|| {
+            invalid(format!(
+                "{what} names buffer {:?}, which does not exist",
+                view.buffer
+            ))
+        })?;
         if view.len < operand.needed {
             return Err(invalid(format!(
                 "{what} view holds {} elements, needs {}",

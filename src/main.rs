@@ -89,9 +89,7 @@ impl GpuArgs {
             eprintln!("note: {advice}");
         }
         if let Some(strategy) = self.matmul {
-            backend
-                .set_matmul_strategy(strategy)
-                .context("--matmul")?;
+            backend.set_matmul_strategy(strategy).context("--matmul")?;
         }
         Ok(backend)
     }
@@ -470,7 +468,9 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
     if let Some(baseline) = args.baseline {
         // Fails here, with the adapter named, if the baseline cannot run on it.
         let chosen = backend.matmul_strategy();
-        backend.set_matmul_strategy(baseline).context("--baseline")?;
+        backend
+            .set_matmul_strategy(baseline)
+            .context("--baseline")?;
         backend.set_matmul_strategy(chosen)?;
     }
     let dataset = Dataset::embedded();

@@ -55,7 +55,8 @@ pub fn normal(key: [u32; 2], index: u32, step: u32, stream: u32) -> f32 {
     } else {
         (bits[2], bits[3])
     };
-    let radius = (-2.0 * unit_float(u_radius).ln()).sqrt();
+    // Clamped as in the WGSL, where log(1) may come out a hair above 0 and give NaN.
+    let radius = (-2.0 * unit_float(u_radius).ln()).max(0.0).sqrt();
     let angle = TWO_PI * unit_float(u_angle);
     if lane & 1 == 0 {
         radius * angle.cos()

@@ -1,4 +1,5 @@
-//! Parity tolerances (DESIGN.md, "Tolerances") and the error measure they apply to.
+//! Parity tolerances (docs/ARCHITECTURE.md, "Numerics and tolerances") and the error measure they
+//! apply to.
 
 /// One kernel whose outputs are reductions (matmul, sums): ‖gpu − cpu‖ / ‖cpu‖.
 pub const KERNEL_REDUCTION: f64 = 1e-5;
@@ -8,6 +9,13 @@ pub const KERNEL_ELEMENTWISE: f64 = 1e-6;
 pub const TRAINING_STEP: f64 = 1e-4;
 /// Per-step loss over a short run.
 pub const SHORT_RUN_LOSS: f64 = 1e-3;
+/// One Adam step's update (parameters after minus before), apart from the parameters: the update
+/// is ~1e-3 of them, so an error in it would hide in their comparison.
+pub const ADAM_UPDATE: f64 = 1e-5;
+/// Against the PyTorch fixture (tools/pytorch_reference.py): per-image losses, and every
+/// parameter's gradient and each optimizer step's update, per tensor.
+pub const ORACLE_LOSS: f64 = 1e-5;
+pub const ORACLE_TENSOR: f64 = 1e-4;
 
 /// ‖a − b‖₂ / ‖b‖₂ in f64, or infinity when any value is NaN or infinite (so it never passes).
 /// Two all-zero vectors have error 0.

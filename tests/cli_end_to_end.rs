@@ -1,6 +1,8 @@
 //! The binary end to end on a small slice of the embedded data: `train` writes a readable run
 //! folder, `sample` loads the checkpoint it wrote, the same seed gives the same run, and bad input
-//! fails with a message that names the problem.
+//! fails with a message that names the problem, before any device is opened.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,6 +23,11 @@ fn vae_gpu(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Whether the GPU tests run here (`VAE_GPU_SKIP_GPU_TESTS=1` without an adapter skips them).
+fn have_gpu() -> bool {
+    common::gpu().is_some()
+}
+
 fn succeed(args: &[&str]) -> String {
     let out = vae_gpu(args);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -32,8 +39,21 @@ fn succeed(args: &[&str]) -> String {
     stdout
 }
 
-fn fail(args: &[&str]) -> String {
+/// Runs a command that must fail once it runs on the device.
+fn fail_on_the_device(args: &[&str]) -> String {
     let out = vae_gpu(args);
+    assert!(!out.status.success(), "vae-gpu {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Runs a command that must fail before it opens a device: the adapter filter matches nothing, so
+/// reaching the GPU would fail with another message.
+fn fail(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_vae-gpu"))
+        .args(args)
+        .env("VAE_GPU_ADAPTER", "no adapter has this name")
+        .output()
+        .expect("the binary runs");
     assert!(!out.status.success(), "vae-gpu {args:?} should have failed");
     String::from_utf8_lossy(&out.stderr).to_string()
 }
@@ -85,6 +105,9 @@ fn metrics_without_timing(run: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn train_writes_a_readable_run_and_sample_reads_it() {
+    if !have_gpu() {
+        return;
+    }
     let dir = scratch("run");
     let runs = dir.join("runs");
     let run = runs.join("first");
@@ -104,10 +127,19 @@ fn train_writes_a_readable_run_and_sample_reads_it() {
 
     let metrics = metrics_without_timing(&run);
     assert_eq!(metrics.len(), 2);
-    for m in &metrics {
-        let test = m["test_loss"].as_f64().unwrap();
-        let parts = m["test_reconstruction"].as_f64().unwrap() + m["test_kl"].as_f64().unwrap();
-        assert!(test > 0.0 && (test - parts).abs() < 1e-6 * test, "{m}");
+    let value = |epoch: usize, key: &str| metrics[epoch][key].as_f64().unwrap();
+    for epoch in 0..2 {
+        assert_eq!(value(epoch, "epoch"), (epoch + 1) as f64);
+        for key in ["train_loss", "test_reconstruction", "test_kl"] {
+            assert!(value(epoch, key) > 0.0, "{key} of epoch {epoch}");
+        }
+    }
+    // It learned: the second epoch's losses are below the first's.
+    for key in ["train_loss", "test_loss"] {
+        assert!(
+            value(1, key) < value(0, key),
+            "{key} did not fall: {metrics:?}"
+        );
     }
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "header and two epochs:\n{csv}");
@@ -148,6 +180,9 @@ fn train_writes_a_readable_run_and_sample_reads_it() {
 
 #[test]
 fn the_same_seed_gives_the_same_run() {
+    if !have_gpu() {
+        return;
+    }
     let dir = scratch("repro");
     let runs = dir.join("runs");
     train_into(&runs.join("a"), &runs);
@@ -213,19 +248,38 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
     );
 
     let stderr = fail(&["train", "--hidden", "400,0"]);
-    assert!(stderr.contains("positive layer width"), "{stderr}");
+    assert!(stderr.contains("hidden layer 2 has width 0"), "{stderr}");
+    let stderr = fail(&["train", "--latent", "0"]);
+    assert!(
+        stderr.contains("latent size must be at least 1"),
+        "{stderr}"
+    );
+    let stderr = fail(&["train", "--epochs", "0"]);
+    assert!(stderr.contains("epochs must be at least 1"), "{stderr}");
+    let stderr = fail(&["train", "--batch-size", "0"]);
+    assert!(stderr.contains("batch size must be at least 1"), "{stderr}");
+    let stderr = fail(&["sample", "--n", "0"]);
+    assert!(stderr.contains("--n must be at least 1"), "{stderr}");
+    // Valid input reaches the device, which `fail` makes unfindable: then no run folder is made.
+    let new = dir.join("new");
+    let stderr = fail(&["train", "--epochs", "1", "--run-dir", new.to_str().unwrap()]);
+    assert!(stderr.contains("no GPU adapter"), "{stderr}");
+    assert!(!new.exists(), "a run folder was left behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
+    if !have_gpu() {
+        return;
+    }
     let dir = scratch("diverge");
     let run = dir.join("run");
     let mut args: Vec<&str> = TINY.to_vec();
     args[2] = "4";
     args.extend(["--lr", "1e3", "--run-dir", run.to_str().unwrap()]);
     args.extend(["--runs", dir.to_str().unwrap()]);
-    let stderr = fail(&args);
+    let stderr = fail_on_the_device(&args);
     assert!(stderr.contains("diverged"), "{stderr}");
     // With this seed the loss is finite after epoch 1 and NaN in epoch 2 (on lavapipe).
     let kept = stderr
@@ -249,6 +303,9 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn cpu_reference_training_matches_the_gpu_run() {
+    if !have_gpu() {
+        return;
+    }
     let dir = scratch("cpu");
     let runs = dir.join("runs");
     train_into(&runs.join("gpu"), &runs);
@@ -259,6 +316,8 @@ fn cpu_reference_training_matches_the_gpu_run() {
     assert!(stdout.contains("CPU reference"), "{stdout}");
     let gpu = metrics_without_timing(&runs.join("gpu"));
     let cpu = metrics_without_timing(&cpu_run);
+    assert_eq!(gpu.len(), 2, "epochs of the GPU run");
+    assert_eq!(cpu.len(), gpu.len(), "epochs of the CPU run");
     for (g, c) in gpu.iter().zip(&cpu) {
         for key in ["train_loss", "test_loss", "test_kl"] {
             let (g, c) = (g[key].as_f64().unwrap(), c[key].as_f64().unwrap());

@@ -1,13 +1,34 @@
 //! One parity test per WGSL kernel: random inputs, odd shapes, outputs poisoned with NaN before
-//! the run, ‖gpu − cpu‖/‖cpu‖ within DESIGN.md's tolerances (NaN never passes).
+//! the run, ‖gpu − cpu‖/‖cpu‖ within the tolerances of src/tolerance.rs (NaN never passes), and
+//! nothing written outside the op's views (their heads and tails stay as they were).
 
 mod common;
 
-use common::{random, Pair};
+use common::{random, view, Pair};
 use vae_gpu::backend::Backend;
-use vae_gpu::gpu::{matmul_kernel, Kernel, MatmulStrategy, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU};
-use vae_gpu::ops::{Activation, Frame, Op, View};
-use vae_gpu::tolerance::{KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
+use vae_gpu::kernels::activation::{activate, Activation};
+use vae_gpu::kernels::{
+    Adam, BceRows, BiasAct, BiasActBackward, ColumnSum, Gather, KlBackward, KlRows, MatMul,
+    MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SumInto,
+    SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+};
+use vae_gpu::ops::{Frame, View};
+use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
+
+/// Elements before and after every output view: a kernel that writes past its view is caught.
+const HEAD: usize = 3;
+const TAIL: usize = 5;
+
+/// A poisoned output of `len` elements between a head and a tail, and its view.
+fn output(pair: &mut Pair, len: usize) -> View {
+    view(pair.poisoned(HEAD + len + TAIL), HEAD, len)
+}
+
+/// Random input of `len` elements between a head and a tail, and its view.
+fn input(pair: &mut Pair, len: usize, scale: f32, seed: u64) -> View {
+    let values = random(HEAD + len + TAIL, scale, seed);
+    view(pair.input(&values), HEAD, len)
+}
 
 /// (m, n, k): none a multiple of a tile; the last is the size of a VAE layer and then some.
 const ODD_SHAPES: [(usize, usize, usize); 4] =
@@ -17,6 +38,7 @@ const ODD_SHAPES: [(usize, usize, usize); 4] =
 const ALIGNED_SHAPES: [(usize, usize, usize); 4] =
     [(4, 4, 4), (36, 44, 20), (132, 404, 788), (40, 136, 9)];
 
+/// Runs one product and checks it; returns the entry point that ran.
 fn matmul_case(
     pair: &mut Pair,
     (m, n, k): (usize, usize, usize),
@@ -24,31 +46,21 @@ fn matmul_case(
     trans_b: bool,
     accumulate: bool,
     seed: u64,
-) -> Kernel {
+) -> &'static str {
     // Views start past a multiple-of-4 head, so that offsets are exercised too.
-    let a = pair.input(&random(8 + m * k, 1.0, seed));
-    let b = pair.input(&random(4 + k * n, 1.0, seed + 1));
+    let a = view(pair.input(&random(8 + m * k + 3, 1.0, seed)), 8, m * k);
+    let b = view(pair.input(&random(4 + k * n + 1, 1.0, seed + 1)), 4, k * n);
+    let c_len = 12 + m * n + 7;
     let c = if accumulate {
-        pair.input(&random(12 + m * n, 1.0, seed + 2))
+        pair.input(&random(c_len, 1.0, seed + 2))
     } else {
-        pair.poisoned(12 + m * n)
+        pair.poisoned(c_len)
     };
-    let op = Op::MatMul {
-        a: View {
-            buffer: a,
-            offset: 8,
-            len: m * k,
-        },
-        b: View {
-            buffer: b,
-            offset: 4,
-            len: k * n,
-        },
-        c: View {
-            buffer: c,
-            offset: 12,
-            len: m * n,
-        },
+    let c = view(c, 12, m * n);
+    let op = MatMul {
+        a,
+        b,
+        c,
         m,
         n,
         k,
@@ -56,12 +68,11 @@ fn matmul_case(
         trans_b,
         accumulate,
     };
-    let kernel = matmul_kernel(pair.gpu.matmul_strategy(), &op);
-    pair.run(&[op], &Frame::default());
-    let what =
-        format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} acc={accumulate} via {kernel:?}");
-    pair.check(&what, c, 12, m * n, KERNEL_REDUCTION);
-    kernel
+    let entry = op.entry_point(pair.gpu.matmul_strategy()).name;
+    pair.run(&[op.into()], &Frame::default());
+    let what = format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} acc={accumulate} via {entry}");
+    pair.check(&what, c, KERNEL_REDUCTION);
+    entry
 }
 
 const FORMS: [(bool, bool); 4] = [(false, false), (false, true), (true, false), (true, true)];
@@ -71,29 +82,31 @@ fn gpu_matmul_matches_cpu_on_odd_shapes() {
     let Some(mut pair) = Pair::new() else { return };
     for (i, shape) in ODD_SHAPES.into_iter().enumerate() {
         for (ta, tb) in FORMS {
-            let kernel = matmul_case(&mut pair, shape, ta, tb, false, 10 * i as u64);
+            let entry = matmul_case(&mut pair, shape, ta, tb, false, 10 * i as u64);
             if shape.0 % 4 != 0 && shape.1 % 4 != 0 {
-                assert_eq!(kernel, Kernel::Matmul);
+                assert_eq!(entry, "matmul_scalar");
             }
         }
     }
 }
 
-fn aligned_kernels_match(pair: &mut Pair, expected: [Kernel; 3]) {
+/// NN, NT and TN on the aligned shapes; `family` is "vec4" or "subgroup".
+fn aligned_kernels_match(pair: &mut Pair, family: &str) {
     for (i, shape) in ALIGNED_SHAPES.into_iter().enumerate() {
-        for ((ta, tb), expected) in [(false, false), (false, true), (true, false)]
-            .into_iter()
-            .zip(expected)
-        {
+        for (ta, tb, form) in [
+            (false, false, "nn"),
+            (false, true, "nt"),
+            (true, false, "tn"),
+        ] {
             // NN and NT vectorize along k; TN does not need k % 4 == 0.
             let expected = if !ta && shape.2 % 4 != 0 {
-                Kernel::Matmul
+                "matmul_scalar".to_string()
             } else {
-                expected
+                format!("matmul_{family}_{form}")
             };
             for accumulate in [false, true] {
-                let kernel = matmul_case(pair, shape, ta, tb, accumulate, 7 * i as u64);
-                assert_eq!(kernel, expected);
+                let entry = matmul_case(pair, shape, ta, tb, accumulate, 7 * i as u64);
+                assert_eq!(entry, expected);
             }
         }
     }
@@ -102,12 +115,8 @@ fn aligned_kernels_match(pair: &mut Pair, expected: [Kernel; 3]) {
 #[test]
 fn gpu_vec4_matmul_kernels_match_cpu_on_aligned_shapes() {
     let Some(mut pair) = Pair::new() else { return };
-    pair.gpu
-        .set_matmul_strategy(MatmulStrategy::Vec4WhereAligned);
-    aligned_kernels_match(
-        &mut pair,
-        [Kernel::MatmulNn, Kernel::MatmulNt, Kernel::MatmulTn],
-    );
+    pair.gpu.set_matmul_strategy(MatmulStrategy::Vec4).unwrap();
+    aligned_kernels_match(&mut pair, "vec4");
 }
 
 #[test]
@@ -122,36 +131,41 @@ fn gpu_subgroup_matmul_kernels_match_cpu_on_aligned_shapes() {
         return;
     }
     pair.gpu
-        .set_matmul_strategy(MatmulStrategy::SubgroupWhereAligned);
+        .set_matmul_strategy(MatmulStrategy::Subgroup)
+        .unwrap();
     // Both workgroup widths: one SIMD vector (CPU adapters) and a warp (GPUs).
     for lanes in [SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU] {
         pair.gpu.set_subgroup_lanes(lanes);
-        aligned_kernels_match(
-            &mut pair,
-            [
-                Kernel::MatmulSubgroupNn,
-                Kernel::MatmulSubgroupNt,
-                Kernel::MatmulSubgroupTn,
-            ],
-        );
+        aligned_kernels_match(&mut pair, "subgroup");
     }
 }
 
 #[test]
 fn gpu_scalar_matmul_matches_cpu_when_forced_and_accumulating() {
     let Some(mut pair) = Pair::new() else { return };
-    pair.gpu.set_matmul_strategy(MatmulStrategy::Scalar);
+    pair.gpu
+        .set_matmul_strategy(MatmulStrategy::Scalar)
+        .unwrap();
     for shape in [(36, 44, 20), (7, 13, 5)] {
         for (ta, tb) in FORMS {
-            assert_eq!(
-                matmul_case(&mut pair, shape, ta, tb, true, 3),
-                Kernel::Matmul
-            );
+            let entry = matmul_case(&mut pair, shape, ta, tb, true, 3);
+            assert_eq!(entry, "matmul_scalar");
         }
     }
 }
 
 const ROW_SHAPES: [(usize, usize); 4] = [(1, 1), (7, 13), (129, 785), (3, 1000)];
+
+fn bias_act(x: View, bias: View, rows: usize, cols: usize, act: Activation) -> Op {
+    BiasAct {
+        x,
+        bias,
+        rows,
+        cols,
+        act,
+    }
+    .into()
+}
 
 #[test]
 fn gpu_bias_act_matches_cpu_for_every_activation() {
@@ -159,19 +173,41 @@ fn gpu_bias_act_matches_cpu_for_every_activation() {
     for (rows, cols) in ROW_SHAPES {
         for act in Activation::ALL {
             // Scale 30 reaches tanh/sigmoid saturation and the leaky/ReLU kink.
-            let x = pair.input(&random(rows * cols, 30.0, 1));
-            let bias = pair.input(&random(cols, 1.0, 2));
-            let op = Op::BiasAct {
-                x: View::whole(x, rows * cols),
-                bias: View::whole(bias, cols),
-                rows,
-                cols,
-                act,
-            };
-            pair.run(&[op], &Frame::default());
-            let what = format!("bias_act {rows}x{cols} {act:?}");
-            pair.check(&what, x, 0, rows * cols, KERNEL_ELEMENTWISE);
+            let x = input(&mut pair, rows * cols, 30.0, 1);
+            let bias = input(&mut pair, cols, 1.0, 2);
+            pair.run(&[bias_act(x, bias, rows, cols, act)], &Frame::default());
+            pair.check(
+                &format!("bias_act {rows}x{cols} {act:?}"),
+                x,
+                KERNEL_ELEMENTWISE,
+            );
         }
+    }
+}
+
+/// A diverging run must show as NaN: no activation may turn NaN into a number (WGSL's `max` and
+/// Rust's `f64::max` both may).
+#[test]
+fn gpu_and_cpu_activations_pass_nan_on() {
+    let Some(mut pair) = Pair::new() else { return };
+    let (rows, cols) = (3, 7);
+    let mut values = random(rows * cols, 5.0, 30);
+    let poisoned_at = [0, 8, 20];
+    for &i in &poisoned_at {
+        values[i] = f32::NAN;
+    }
+    for act in Activation::ALL {
+        let x = view(pair.input(&values), 0, rows * cols);
+        let bias = view(pair.input(&[0.0; 7]), 0, cols);
+        pair.run(&[bias_act(x, bias, rows, cols, act)], &Frame::default());
+        let (gpu, cpu) = pair.read(x);
+        for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+            let nan = poisoned_at.contains(&i);
+            assert_eq!(g.is_nan(), nan, "{act:?}: gpu element {i} is {g}");
+            assert_eq!(c.is_nan(), nan, "{act:?}: cpu element {i} is {c}");
+        }
+        // And the reference's formula itself.
+        assert!(activate(f64::NAN, act).is_nan(), "{act:?}");
     }
 }
 
@@ -182,25 +218,16 @@ fn gpu_elementwise_kernels_match_cpu_when_dispatches_fold() {
     let Some(mut pair) = Pair::new() else { return };
     pair.gpu.set_fold_limit(3);
     let (rows, cols) = (37, 101); // 3737 elements: 15 workgroups of 256, folded into 3 x 5
-    let x = pair.input(&random(rows * cols, 3.0, 21));
-    let bias = pair.input(&random(cols, 1.0, 22));
-    let out = pair.poisoned(rows * cols);
+    let x = input(&mut pair, rows * cols, 3.0, 21);
+    let bias = input(&mut pair, cols, 1.0, 22);
+    let out = output(&mut pair, rows * cols);
     let ops = [
-        Op::BiasAct {
-            x: View::whole(x, rows * cols),
-            bias: View::whole(bias, cols),
-            rows,
-            cols,
-            act: Activation::Tanh,
-        },
-        Op::Normal {
-            out: View::whole(out, rows * cols),
-            stream: 4,
-        },
+        bias_act(x, bias, rows, cols, Activation::Tanh),
+        Normal { out, stream: 4 }.into(),
     ];
     pair.run(&ops, &Frame::with_seed(8));
-    pair.check("folded bias_act", x, 0, rows * cols, KERNEL_ELEMENTWISE);
-    pair.check("folded normal", out, 0, rows * cols, KERNEL_ELEMENTWISE);
+    pair.check("folded bias_act", x, KERNEL_ELEMENTWISE);
+    pair.check("folded normal", out, KERNEL_ELEMENTWISE);
 }
 
 #[test]
@@ -209,21 +236,22 @@ fn gpu_bias_act_backward_matches_cpu_for_every_activation() {
     for (rows, cols) in ROW_SHAPES {
         for act in Activation::ALL {
             // Outputs of the activation itself, so that each slope formula sees valid inputs.
-            let mut y = random(rows * cols, 3.0, 4);
-            let zeros = vec![0.0; cols];
-            vae_gpu::reference::bias_act(&mut y, &zeros, rows, cols, act);
-            let y = pair.input(&y);
-            let grad = pair.input(&random(rows * cols, 1.0, 5));
-            let op = Op::BiasActBackward {
-                grad: View::whole(grad, rows * cols),
-                y: View::whole(y, rows * cols),
+            let y: Vec<f32> = random(rows * cols, 3.0, 4)
+                .iter()
+                .map(|&v| activate(f64::from(v), act) as f32)
+                .collect();
+            let y = view(pair.input(&y), 0, rows * cols);
+            let grad = input(&mut pair, rows * cols, 1.0, 5);
+            let op = BiasActBackward {
+                grad,
+                y,
                 rows,
                 cols,
                 act,
             };
-            pair.run(&[op], &Frame::default());
+            pair.run(&[op.into()], &Frame::default());
             let what = format!("bias_act_backward {rows}x{cols} {act:?}");
-            pair.check(&what, grad, 0, rows * cols, KERNEL_ELEMENTWISE);
+            pair.check(&what, grad, KERNEL_ELEMENTWISE);
         }
     }
 }
@@ -232,26 +260,11 @@ fn gpu_bias_act_backward_matches_cpu_for_every_activation() {
 fn gpu_column_sum_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (rows, cols) in ROW_SHAPES {
-        let x = pair.input(&random(rows * cols, 1.0, 6));
-        let out = pair.poisoned(cols + 3);
-        let op = Op::ColumnSum {
-            x: View::whole(x, rows * cols),
-            out: View {
-                buffer: out,
-                offset: 3,
-                len: cols,
-            },
-            rows,
-            cols,
-        };
-        pair.run(&[op], &Frame::default());
-        pair.check(
-            &format!("column_sum {rows}x{cols}"),
-            out,
-            3,
-            cols,
-            KERNEL_REDUCTION,
-        );
+        let x = input(&mut pair, rows * cols, 1.0, 6);
+        let out = output(&mut pair, cols);
+        let op = ColumnSum { x, out, rows, cols };
+        pair.run(&[op.into()], &Frame::default());
+        pair.check(&format!("column_sum {rows}x{cols}"), out, KERNEL_REDUCTION);
     }
 }
 
@@ -267,29 +280,20 @@ fn gpu_sum_into_matches_cpu() {
             } else {
                 random(n, 1.0, 7)
             };
-            let src = pair.input(&src);
+            let src = view(pair.input(&src), 0, n);
             let dst = if accumulate {
-                pair.input(&[0.0, 0.0, 2.5])
+                view(pair.input(&[0.0, 0.0, 2.5, 0.0]), 2, 1)
             } else {
-                pair.poisoned(3)
+                output(&mut pair, 1)
             };
-            let op = Op::SumInto {
-                src: View::whole(src, n),
-                dst: View {
-                    buffer: dst,
-                    offset: 2,
-                    len: 1,
-                },
+            let op = SumInto {
+                src,
+                dst,
                 accumulate,
             };
-            pair.run(&[op], &Frame::default());
-            pair.check(
-                &format!("sum_into n={n} acc={accumulate}"),
-                dst,
-                2,
-                1,
-                KERNEL_REDUCTION,
-            );
+            pair.run(&[op.into()], &Frame::default());
+            let what = format!("sum_into n={n} acc={accumulate}");
+            pair.check(&what, dst, KERNEL_REDUCTION);
         }
     }
 }
@@ -301,13 +305,13 @@ fn gpu_reparameterize_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (rows, latent) in LATENT_SHAPES {
         for sample in [true, false] {
-            let stats = pair.input(&random(rows * 2 * latent, 2.0, 8));
-            let z = pair.poisoned(rows * latent);
-            let eps = pair.poisoned(rows * latent);
-            let op = Op::Reparameterize {
-                stats: View::whole(stats, rows * 2 * latent),
-                z: View::whole(z, rows * latent),
-                eps: View::whole(eps, rows * latent),
+            let stats = input(&mut pair, rows * 2 * latent, 2.0, 8);
+            let z = output(&mut pair, rows * latent);
+            let eps = output(&mut pair, rows * latent);
+            let op = Reparameterize {
+                stats,
+                z,
+                eps,
                 rows,
                 latent,
                 stream: 1,
@@ -315,22 +319,10 @@ fn gpu_reparameterize_matches_cpu() {
             };
             let mut frame = Frame::with_seed(42);
             frame.step = 9;
-            pair.run(&[op], &frame);
+            pair.run(&[op.into()], &frame);
             let what = format!("reparameterize {rows}x{latent} sample={sample}");
-            pair.check(
-                &format!("{what} z"),
-                z,
-                0,
-                rows * latent,
-                KERNEL_ELEMENTWISE,
-            );
-            pair.check(
-                &format!("{what} eps"),
-                eps,
-                0,
-                rows * latent,
-                KERNEL_ELEMENTWISE,
-            );
+            pair.check(&format!("{what} z"), z, KERNEL_ELEMENTWISE);
+            pair.check(&format!("{what} eps"), eps, KERNEL_ELEMENTWISE);
         }
     }
 }
@@ -339,22 +331,22 @@ fn gpu_reparameterize_matches_cpu() {
 fn gpu_reparameterize_backward_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (rows, latent) in LATENT_SHAPES {
-        let grad_z = pair.input(&random(rows * latent, 1.0, 9));
-        let stats = pair.input(&random(rows * 2 * latent, 2.0, 10));
-        let eps = pair.input(&random(rows * latent, 2.0, 11));
+        let grad_z = input(&mut pair, rows * latent, 1.0, 9);
+        let stats = input(&mut pair, rows * 2 * latent, 2.0, 10);
+        let eps = input(&mut pair, rows * latent, 2.0, 11);
         // It adds into the gradient, so that starts from values, not poison.
-        let grad_stats = pair.input(&random(rows * 2 * latent, 1.0, 12));
-        let op = Op::ReparameterizeBackward {
-            grad_z: View::whole(grad_z, rows * latent),
-            stats: View::whole(stats, rows * 2 * latent),
-            eps: View::whole(eps, rows * latent),
-            grad_stats: View::whole(grad_stats, rows * 2 * latent),
+        let grad_stats = input(&mut pair, rows * 2 * latent, 1.0, 12);
+        let op = ReparameterizeBackward {
+            grad_z,
+            stats,
+            eps,
+            grad_stats,
             rows,
             latent,
         };
-        pair.run(&[op], &Frame::default());
+        pair.run(&[op.into()], &Frame::default());
         let what = format!("reparameterize_backward {rows}x{latent}");
-        pair.check(&what, grad_stats, 0, rows * 2 * latent, KERNEL_ELEMENTWISE);
+        pair.check(&what, grad_stats, KERNEL_ELEMENTWISE);
     }
 }
 
@@ -362,37 +354,27 @@ fn gpu_reparameterize_backward_matches_cpu() {
 fn gpu_kl_rows_and_its_sum_match_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (rows, latent) in LATENT_SHAPES {
-        let stats = pair.input(&random(rows * 2 * latent, 2.0, 13));
-        let out = pair.poisoned(rows);
-        let total = pair.poisoned(1);
+        let stats = input(&mut pair, rows * 2 * latent, 2.0, 13);
+        let out = output(&mut pair, rows);
+        let total = output(&mut pair, 1);
         let ops = [
-            Op::KlRows {
-                stats: View::whole(stats, rows * 2 * latent),
-                out: View::whole(out, rows),
+            KlRows {
+                stats,
+                out,
                 rows,
                 latent,
-            },
-            Op::SumInto {
-                src: View::whole(out, rows),
-                dst: View::whole(total, 1),
+            }
+            .into(),
+            SumInto {
+                src: out,
+                dst: total,
                 accumulate: false,
-            },
+            }
+            .into(),
         ];
         pair.run(&ops, &Frame::default());
-        pair.check(
-            &format!("kl_rows {rows}x{latent}"),
-            out,
-            0,
-            rows,
-            KERNEL_REDUCTION,
-        );
-        pair.check(
-            &format!("kl sum {rows}x{latent}"),
-            total,
-            0,
-            1,
-            KERNEL_REDUCTION,
-        );
+        pair.check(&format!("kl_rows {rows}x{latent}"), out, KERNEL_REDUCTION);
+        pair.check(&format!("kl sum {rows}x{latent}"), total, KERNEL_REDUCTION);
     }
 }
 
@@ -400,20 +382,20 @@ fn gpu_kl_rows_and_its_sum_match_cpu() {
 fn gpu_kl_backward_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (rows, latent) in LATENT_SHAPES {
-        let stats = pair.input(&random(rows * 2 * latent, 2.0, 14));
-        let grad = pair.poisoned(rows * 2 * latent);
-        let op = Op::KlBackward {
-            stats: View::whole(stats, rows * 2 * latent),
-            grad_stats: View::whole(grad, rows * 2 * latent),
+        let stats = input(&mut pair, rows * 2 * latent, 2.0, 14);
+        let grad_stats = output(&mut pair, rows * 2 * latent);
+        let op = KlBackward {
+            stats,
+            grad_stats,
             rows,
             latent,
         };
         let mut frame = Frame::with_seed(0);
         frame.kl_weight = 0.7;
         frame.grad_scale = 1.0 / 3.0;
-        pair.run(&[op], &frame);
+        pair.run(&[op.into()], &frame);
         let what = format!("kl_backward {rows}x{latent}");
-        pair.check(&what, grad, 0, rows * 2 * latent, KERNEL_ELEMENTWISE);
+        pair.check(&what, grad_stats, KERNEL_ELEMENTWISE);
     }
 }
 
@@ -423,39 +405,33 @@ fn gpu_bce_rows_and_gradient_match_cpu() {
     for (rows, cols) in ROW_SHAPES {
         for with_grad in [true, false] {
             // Logits up to ±40 reach the regions where a naive formula overflows or cancels.
-            let logits = pair.input(&random(rows * cols, 40.0, 15));
-            let target: Vec<f32> = random(rows * cols, 0.5, 16)
+            let logits = input(&mut pair, rows * cols, 40.0, 15);
+            let targets: Vec<f32> = random(rows * cols, 0.5, 16)
                 .iter()
                 .map(|v| v + 0.5)
                 .collect();
-            let target = pair.input(&target);
-            let grad = pair.poisoned(rows * cols);
-            let out = pair.poisoned(rows);
-            let op = Op::BceRows {
-                logits: View::whole(logits, rows * cols),
-                target: View::whole(target, rows * cols),
-                grad: with_grad.then(|| View::whole(grad, rows * cols)),
-                out: View::whole(out, rows),
+            let targets = view(pair.input(&targets), 0, rows * cols);
+            let grad = output(&mut pair, rows * cols);
+            let out = output(&mut pair, rows);
+            let op = BceRows {
+                logits,
+                targets,
+                grad: with_grad.then_some(grad),
+                out,
                 rows,
                 cols,
             };
             let mut frame = Frame::with_seed(0);
             frame.grad_scale = 0.25;
-            pair.run(&[op], &frame);
+            pair.run(&[op.into()], &frame);
             let what = format!("bce_rows {rows}x{cols}");
-            pair.check(&what, out, 0, rows, KERNEL_REDUCTION);
+            pair.check(&what, out, KERNEL_REDUCTION);
             if with_grad {
-                pair.check(
-                    &format!("{what} grad"),
-                    grad,
-                    0,
-                    rows * cols,
-                    KERNEL_ELEMENTWISE,
-                );
+                pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
             } else {
-                let (gpu, _) = pair.read(grad, 0, rows * cols);
+                let (gpu, cpu) = pair.read(grad);
                 assert!(
-                    gpu.iter().all(|v| v.is_nan()),
+                    gpu.iter().chain(&cpu).all(|v| v.is_nan()),
                     "{what}: grad written without a grad view"
                 );
             }
@@ -463,46 +439,64 @@ fn gpu_bce_rows_and_gradient_match_cpu() {
     }
 }
 
+/// Second moments spread over ten decades, so that ε (1e-8) matters for the small ones: an ε
+/// moved inside the square root, or a wrong bias correction, changes the update.
+fn second_moments(n: usize, seed: u64) -> Vec<f32> {
+    random(n, 1.0, seed)
+        .iter()
+        .map(|u| 10f32.powf(-13.0 + 10.0 * u.abs()))
+        .collect()
+}
+
 #[test]
-fn gpu_adam_and_adamw_match_cpu() {
+fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
     let Some(mut pair) = Pair::new() else { return };
     for n in [1, 7, 1001, 269_322] {
         for weight_decay in [0.0, 0.01] {
-            let params = pair.input(&random(n + 5, 1.0, 17));
-            let grads = pair.input(&random(n, 1.0, 18));
-            let m = pair.input(&random(n, 0.1, 19));
-            let v: Vec<f32> = random(n, 0.01, 20).iter().map(|x| x.abs()).collect();
-            let v = pair.input(&v);
-            let op = Op::Adam {
-                params: View {
-                    buffer: params,
-                    offset: 5,
-                    len: n,
-                },
-                grads: View::whole(grads, n),
-                m: View::whole(m, n),
-                v: View::whole(v, n),
+            let params = input(&mut pair, n, 0.05, 17);
+            // Gradients of every size, down to where they are below ε.
+            let grads: Vec<f32> = random(n, 1.0, 18)
+                .iter()
+                .zip(second_moments(n, 23))
+                .map(|(g, v)| g * v.sqrt())
+                .collect();
+            let grads = view(pair.input(&grads), 0, n);
+            let m = input(&mut pair, n, 1e-3, 19);
+            let v = view(pair.input(&second_moments(n, 20)), 0, n);
+            let before = pair.read(params);
+            let op = Adam {
+                params,
+                grads,
+                m,
+                v,
             };
-            let step = 3u32;
+            let step = 3;
             let mut frame = Frame::with_seed(0);
-            frame.lr = 1e-3;
+            frame.lr = 1e-2;
             frame.beta1 = 0.9;
             frame.beta2 = 0.999;
             frame.eps = 1e-8;
             frame.weight_decay = weight_decay;
-            frame.step_size = (1e-3 / (1.0 - 0.9f64.powi(step as i32))) as f32;
-            frame.bias_correction2_sqrt = (1.0 - 0.999f64.powi(step as i32)).sqrt() as f32;
-            pair.run(&[op], &frame);
+            frame.step_size = (1e-2 / (1.0 - 0.9f64.powi(step))) as f32;
+            frame.bias_correction2_sqrt = (1.0 - 0.999f64.powi(step)).sqrt() as f32;
+            pair.run(&[op.into()], &frame);
             let what = format!("adam n={n} wd={weight_decay}");
-            pair.check(
-                &format!("{what} params"),
-                params,
-                0,
-                n + 5,
-                KERNEL_ELEMENTWISE,
+            pair.check(&format!("{what} params"), params, KERNEL_ELEMENTWISE);
+            pair.check(&format!("{what} m"), m, KERNEL_ELEMENTWISE);
+            pair.check(&format!("{what} v"), v, KERNEL_ELEMENTWISE);
+            // The update itself: ~1e-2 of the parameters, so an error in it hides in theirs.
+            let after = pair.read(params);
+            let update = |after: &[f32], before: &[f32]| -> Vec<f32> {
+                after.iter().zip(before).map(|(a, b)| a - b).collect()
+            };
+            let gpu_update = update(&after.0, &before.0);
+            let cpu_update = update(&after.1, &before.1);
+            let error = relative_error(&gpu_update, &cpu_update);
+            eprintln!("{what} update: relative error {error:.2e}");
+            assert!(
+                error <= ADAM_UPDATE,
+                "{what} update: relative error {error:e}"
             );
-            pair.check(&format!("{what} m"), m, 0, n, KERNEL_ELEMENTWISE);
-            pair.check(&format!("{what} v"), v, 0, n, KERNEL_ELEMENTWISE);
         }
     }
 }
@@ -513,30 +507,27 @@ fn gpu_gather_matches_cpu() {
     // 37 images of 13 bytes: images straddle u32 words at every byte position.
     let (count, dim) = (37usize, 13usize);
     let bytes: Vec<u8> = (0..count * dim).map(|i| (i * 97 % 256) as u8).collect();
-    let data = pair.input_u32(&vae_gpu::reference::pack_bytes(&bytes));
+    let words = vae_gpu::data::pack_bytes(&bytes);
+    let data = view(pair.input_u32(&words), 0, words.len());
     let mut perm: Vec<u32> = (0..count as u32).collect();
     vae_gpu::rng::PhiloxStream::new(5, 0).shuffle(&mut perm);
-    let perm = pair.input_u32(&perm);
+    let perm_host = perm.clone();
+    let perm = view(pair.input_u32(&perm), 2, count - 2);
     let rows = 11;
-    let out = pair.poisoned(rows * dim);
-    let op = Op::Gather {
+    let out = output(&mut pair, rows * dim);
+    let op = Gather {
         data,
-        perm: View {
-            buffer: perm,
-            offset: 2,
-            len: count - 2,
-        },
-        out: View::whole(out, rows * dim),
+        perm,
+        out,
         rows,
         dim,
     };
     let mut frame = Frame::with_seed(0);
     frame.batch_start = 20;
-    pair.run(&[op], &frame);
-    pair.check("gather", out, 0, rows * dim, KERNEL_ELEMENTWISE);
+    pair.run(&[op.into()], &frame);
+    pair.check("gather", out, KERNEL_ELEMENTWISE);
     // And the values are the bytes themselves, not only what the reference says.
-    let (gpu, _) = pair.read(out, 0, dim);
-    let perm_host = pair.cpu.read_u32(perm, 0, count).unwrap();
+    let (gpu, _) = pair.read(view(out.buffer, HEAD, dim));
     let first = perm_host[2 + 20] as usize;
     let expected: Vec<f32> = bytes[first * dim..(first + 1) * dim]
         .iter()
@@ -549,17 +540,9 @@ fn gpu_gather_matches_cpu() {
 fn gpu_normal_matches_cpu_on_odd_lengths() {
     let Some(mut pair) = Pair::new() else { return };
     for n in [1, 3, 7, 1001] {
-        let out = pair.poisoned(n + 2);
-        let op = Op::Normal {
-            out: View {
-                buffer: out,
-                offset: 2,
-                len: n,
-            },
-            stream: 2,
-        };
-        pair.run(&[op], &Frame::with_seed(77));
-        pair.check(&format!("normal n={n}"), out, 2, n, KERNEL_ELEMENTWISE);
+        let out = output(&mut pair, n);
+        pair.run(&[Normal { out, stream: 2 }.into()], &Frame::with_seed(77));
+        pair.check(&format!("normal n={n}"), out, KERNEL_ELEMENTWISE);
     }
 }
 
@@ -567,32 +550,26 @@ fn gpu_normal_matches_cpu_on_odd_lengths() {
 fn prepare_rejects_views_outside_their_buffer_and_aliased_outputs() {
     let Some(mut pair) = Pair::new() else { return };
     let a = pair.input(&random(10, 1.0, 1));
-    let op = Op::ColumnSum {
-        x: View::whole(a, 10),
-        out: View {
-            buffer: a,
-            offset: 8,
-            len: 5,
-        },
+    let outside: Op = ColumnSum {
+        x: view(a, 0, 10),
+        out: view(a, 8, 5),
         rows: 2,
         cols: 5,
-    };
-    let error = pair
-        .gpu
-        .prepare(std::slice::from_ref(&op))
-        .err()
-        .expect("out of range accepted");
-    assert!(error.to_string().contains("outside its buffer"), "{error}");
-    let op = Op::ColumnSum {
-        x: View::whole(a, 10),
-        out: View {
-            buffer: a,
-            offset: 0,
-            len: 5,
-        },
+    }
+    .into();
+    let aliased: Op = ColumnSum {
+        x: view(a, 0, 10),
+        out: view(a, 0, 5),
         rows: 2,
         cols: 5,
-    };
-    let error = pair.gpu.prepare(&[op]).err().expect("aliasing accepted");
-    assert!(error.to_string().contains("also used"), "{error}");
+    }
+    .into();
+    for (op, expected) in [(outside, "outside its buffer"), (aliased, "also used")] {
+        let ops = std::slice::from_ref(&op);
+        let gpu = pair.gpu.prepare(ops).err().expect("bad op accepted");
+        let cpu = pair.cpu.prepare(ops).err().expect("bad op accepted");
+        for error in [gpu.to_string(), cpu.to_string()] {
+            assert!(error.contains(expected), "{error}");
+        }
+    }
 }

@@ -4,11 +4,12 @@
 mod common;
 
 use vae_gpu::backend::Backend;
+use vae_gpu::cpu::CpuBackend;
 use vae_gpu::data::Dataset;
+use vae_gpu::kernels::Activation;
 use vae_gpu::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
-use vae_gpu::ops::{Activation, DType, Frame, View};
+use vae_gpu::ops::{Frame, View};
 use vae_gpu::optim::AdamConfig;
-use vae_gpu::reference::CpuBackend;
 use vae_gpu::rng::PhiloxStream;
 use vae_gpu::tolerance::{relative_error, SHORT_RUN_LOSS, TRAINING_STEP};
 
@@ -33,7 +34,7 @@ fn setup<B: Backend>(
     let device_data = DeviceData::upload(backend, &data.images[..images * dim], dim).unwrap();
     let mut perm: Vec<u32> = (0..images as u32).collect();
     PhiloxStream::new(seed, 7).shuffle(&mut perm);
-    let perm_buffer = backend.create_buffer("perm", images, DType::U32).unwrap();
+    let perm_buffer = backend.create_buffer("perm", images).unwrap();
     backend.write_u32(perm_buffer, 0, &perm);
     let vae = Vae::new(backend, config.clone(), rows).unwrap();
     vae.write_parameters(backend, &init_parameters(&vae.layout, seed));

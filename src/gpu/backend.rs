@@ -7,9 +7,7 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use crate::backend::{check_op, Backend, BackendError};
-use crate::kernels::{
-    Launch, MatmulStrategy, Op, Tuning, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
-};
+use crate::kernels::{Launch, MatmulStrategy, Op, Tuning, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU};
 use crate::ops::{BufferId, Frame};
 
 use super::context::{GpuContext, GpuError, GpuOptions};

@@ -7,6 +7,6 @@ mod pipelines;
 
 pub use backend::{GpuBackend, GpuProgram};
 pub use context::{
-    list_adapters, silence_device_select_layer, AdapterSummary, BackendChoice, GpuContext, GpuError, GpuOptions, ADAPTER_ENV,
-    BACKEND_ENV,
+    list_adapters, silence_device_select_layer, AdapterSummary, BackendChoice, GpuContext,
+    GpuError, GpuOptions, ADAPTER_ENV, BACKEND_ENV,
 };

@@ -14,10 +14,13 @@ pub struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// An entry point (a static: its address names it) and its override values.
+type PipelineKey = (usize, Vec<(&'static str, u32)>);
+
 /// Pipelines by entry point and override values, compiled once per device.
 #[derive(Default)]
 pub struct Pipelines {
-    built: HashMap<(usize, Vec<(&'static str, u32)>), Rc<Pipeline>>,
+    built: HashMap<PipelineKey, Rc<Pipeline>>,
     modules: HashMap<&'static str, wgpu::ShaderModule>,
 }
 
@@ -28,7 +31,6 @@ impl Pipelines {
         entry: &'static EntryPoint,
         overrides: &[(&'static str, u32)],
     ) -> Rc<Pipeline> {
-        // Entry points are statics: their address identifies them.
         let key = (entry as *const EntryPoint as usize, overrides.to_vec());
         if let Some(pipeline) = self.built.get(&key) {
             return pipeline.clone();

@@ -11,8 +11,8 @@
 pub mod activation;
 pub mod wgsl;
 
-pub use activation::Activation;
 use crate::ops::{BufferId, Frame, View};
+pub use activation::Activation;
 use wgsl::ShaderModule;
 
 /// Storage access of a binding, as the WGSL declares it.

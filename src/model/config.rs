@@ -43,7 +43,10 @@ impl VaeConfig {
             return bad("the latent size must be at least 1".into());
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return bad(format!("hidden layer {i} has width 0"));
+            return bad(format!(
+                "hidden layer {} has width 0; every width must be at least 1",
+                i + 1
+            ));
         }
         Ok(())
     }

@@ -96,8 +96,7 @@ impl Vae {
         capacity: usize,
     ) -> Result<Self, BackendError> {
         let layout = ParamLayout::new(&config);
-        let mut f32_buffer =
-            |label: &str, len: usize| backend.create_buffer(label, len.max(1));
+        let mut f32_buffer = |label: &str, len: usize| backend.create_buffer(label, len.max(1));
         let params = f32_buffer("parameters", layout.len)?;
         let grads = f32_buffer("gradients", layout.len)?;
         let adam_m = f32_buffer("adam m", layout.len)?;
@@ -204,24 +203,30 @@ impl Vae {
         act: Activation,
     ) {
         let out = rows_of(output, rows, layer.outputs);
-        ops.push(MatMul {
-            a: input,
-            b: self.param(layer.weight, layer.outputs * layer.inputs),
-            c: out,
-            m: rows,
-            n: layer.outputs,
-            k: layer.inputs,
-            trans_a: false,
-            trans_b: true,
-            accumulate: false,
-        }.into());
-        ops.push(BiasAct {
-            x: out,
-            bias: self.param(layer.bias, layer.outputs),
-            rows,
-            cols: layer.outputs,
-            act,
-        }.into());
+        ops.push(
+            MatMul {
+                a: input,
+                b: self.param(layer.weight, layer.outputs * layer.inputs),
+                c: out,
+                m: rows,
+                n: layer.outputs,
+                k: layer.inputs,
+                trans_a: false,
+                trans_b: true,
+                accumulate: false,
+            }
+            .into(),
+        );
+        ops.push(
+            BiasAct {
+                x: out,
+                bias: self.param(layer.bias, layer.outputs),
+                rows,
+                cols: layer.outputs,
+                act,
+            }
+            .into(),
+        );
     }
 
     /// Given dLoss/d(output) in `grad_out`, writes the layer's weight and bias gradients and, if
@@ -239,45 +244,57 @@ impl Vae {
     ) {
         let g = rows_of(grad_out, rows, layer.outputs);
         if layer.activation != Activation::Identity {
-            ops.push(BiasActBackward {
-                grad: g,
-                y: rows_of(output, rows, layer.outputs),
+            ops.push(
+                BiasActBackward {
+                    grad: g,
+                    y: rows_of(output, rows, layer.outputs),
+                    rows,
+                    cols: layer.outputs,
+                    act: layer.activation,
+                }
+                .into(),
+            );
+        }
+        ops.push(
+            ColumnSum {
+                x: g,
+                out: self.grad(layer.bias, layer.outputs),
                 rows,
                 cols: layer.outputs,
-                act: layer.activation,
-            }.into());
-        }
-        ops.push(ColumnSum {
-            x: g,
-            out: self.grad(layer.bias, layer.outputs),
-            rows,
-            cols: layer.outputs,
-        }.into());
+            }
+            .into(),
+        );
         // dW[out, in] = gᵀ · input
-        ops.push(MatMul {
-            a: g,
-            b: input,
-            c: self.grad(layer.weight, layer.outputs * layer.inputs),
-            m: layer.outputs,
-            n: layer.inputs,
-            k: rows,
-            trans_a: true,
-            trans_b: false,
-            accumulate: false,
-        }.into());
-        // dInput[rows, in] = g · W
-        if let Some(grad_in) = grad_in {
-            ops.push(MatMul {
+        ops.push(
+            MatMul {
                 a: g,
-                b: self.param(layer.weight, layer.outputs * layer.inputs),
-                c: grad_in,
-                m: rows,
+                b: input,
+                c: self.grad(layer.weight, layer.outputs * layer.inputs),
+                m: layer.outputs,
                 n: layer.inputs,
-                k: layer.outputs,
-                trans_a: false,
+                k: rows,
+                trans_a: true,
                 trans_b: false,
                 accumulate: false,
-            }.into());
+            }
+            .into(),
+        );
+        // dInput[rows, in] = g · W
+        if let Some(grad_in) = grad_in {
+            ops.push(
+                MatMul {
+                    a: g,
+                    b: self.param(layer.weight, layer.outputs * layer.inputs),
+                    c: grad_in,
+                    m: rows,
+                    n: layer.inputs,
+                    k: layer.outputs,
+                    trans_a: false,
+                    trans_b: false,
+                    accumulate: false,
+                }
+                .into(),
+            );
         }
     }
 
@@ -286,13 +303,16 @@ impl Vae {
             data.dim, self.config.input_dim,
             "data and model sizes differ"
         );
-        ops.push(Gather {
-            data: data.data,
-            perm,
-            out: rows_of(self.input, rows, self.config.input_dim),
-            rows,
-            dim: data.dim,
-        }.into());
+        ops.push(
+            Gather {
+                data: data.data,
+                perm,
+                out: rows_of(self.input, rows, self.config.input_dim),
+                rows,
+                dim: data.dim,
+            }
+            .into(),
+        );
     }
 
     /// input → [mu | logvar].
@@ -321,46 +341,58 @@ impl Vae {
 
     fn reparameterize(&self, ops: &mut Vec<Op>, rows: usize, stream: u32, sample: bool) {
         let l = self.config.latent;
-        ops.push(Reparameterize {
-            stats: self.stats(rows),
-            z: rows_of(self.z, rows, l),
-            eps: rows_of(self.eps, rows, l),
-            rows,
-            latent: l,
-            stream,
-            sample,
-        }.into());
+        ops.push(
+            Reparameterize {
+                stats: self.stats(rows),
+                z: rows_of(self.z, rows, l),
+                eps: rows_of(self.eps, rows, l),
+                rows,
+                latent: l,
+                stream,
+                sample,
+            }
+            .into(),
+        );
     }
 
     fn sum_metric(&self, ops: &mut Vec<Op>, src: View, metric: Metric, accumulate: bool) {
-        ops.push(SumInto {
-            src,
-            dst: View {
-                buffer: self.metrics,
-                offset: metric.slot(),
-                len: 1,
-            },
-            accumulate,
-        }.into());
+        ops.push(
+            SumInto {
+                src,
+                dst: View {
+                    buffer: self.metrics,
+                    offset: metric.slot(),
+                    len: 1,
+                },
+                accumulate,
+            }
+            .into(),
+        );
     }
 
     /// Per-row losses of the current batch, and the gradient of their sum w.r.t. the logits.
     fn losses(&self, ops: &mut Vec<Op>, rows: usize, with_grad: bool) {
         let d = self.config.input_dim;
-        ops.push(BceRows {
-            logits: self.output(rows),
-            targets: rows_of(self.input, rows, d),
-            grad: with_grad.then(|| rows_of(*self.dec_grad.last().unwrap(), rows, d)),
-            out: rows_of(self.bce_rows, rows, 1),
-            rows,
-            cols: d,
-        }.into());
-        ops.push(KlRows {
-            stats: self.stats(rows),
-            out: rows_of(self.kl_rows, rows, 1),
-            rows,
-            latent: self.config.latent,
-        }.into());
+        ops.push(
+            BceRows {
+                logits: self.output(rows),
+                targets: rows_of(self.input, rows, d),
+                grad: with_grad.then(|| rows_of(*self.dec_grad.last().unwrap(), rows, d)),
+                out: rows_of(self.bce_rows, rows, 1),
+                rows,
+                cols: d,
+            }
+            .into(),
+        );
+        ops.push(
+            KlRows {
+                stats: self.stats(rows),
+                out: rows_of(self.kl_rows, rows, 1),
+                rows,
+                latent: self.config.latent,
+            }
+            .into(),
+        );
     }
 
     /// gather → encoder → reparameterization (one z per image) → decoder → per-row BCE and KL;
@@ -414,20 +446,26 @@ impl Vae {
         }
         // d[mu | logvar] = KL gradient (written) + reparameterization gradient (added).
         let grad_stats = rows_of(*self.enc_grad.last().unwrap(), rows, 2 * self.config.latent);
-        ops.push(KlBackward {
-            stats: self.stats(rows),
-            grad_stats,
-            rows,
-            latent: self.config.latent,
-        }.into());
-        ops.push(ReparameterizeBackward {
-            grad_z: rows_of(self.grad_z, rows, self.config.latent),
-            stats: self.stats(rows),
-            eps: rows_of(self.eps, rows, self.config.latent),
-            grad_stats,
-            rows,
-            latent: self.config.latent,
-        }.into());
+        ops.push(
+            KlBackward {
+                stats: self.stats(rows),
+                grad_stats,
+                rows,
+                latent: self.config.latent,
+            }
+            .into(),
+        );
+        ops.push(
+            ReparameterizeBackward {
+                grad_z: rows_of(self.grad_z, rows, self.config.latent),
+                stats: self.stats(rows),
+                eps: rows_of(self.eps, rows, self.config.latent),
+                grad_stats,
+                rows,
+                latent: self.config.latent,
+            }
+            .into(),
+        );
         for i in (0..self.layout.encoder.len()).rev() {
             let layer = &self.layout.encoder[i];
             let (input, grad_in) = if i == 0 {

@@ -107,12 +107,10 @@ pub fn run(
 ) -> Result<BenchReport, BackendError> {
     let mut config = options.model.clone();
     config.input_dim = dataset.dim();
-    config
-        .validate()
-        .map_err(|e| BackendError::InvalidOp {
-            op: "bench",
-            reason: e.to_string(),
-        })?;
+    config.validate().map_err(|e| BackendError::InvalidOp {
+        op: "bench",
+        reason: e.to_string(),
+    })?;
     let count = dataset.train_count;
     let largest = options
         .batch_sizes

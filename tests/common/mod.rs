@@ -2,10 +2,13 @@
 //! harness that runs the same op list on the GPU and on the CPU reference.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+
 use vae_gpu::backend::Backend;
+use vae_gpu::cpu::CpuBackend;
 use vae_gpu::gpu::{GpuBackend, GpuOptions};
-use vae_gpu::ops::{BufferId, DType, Frame, Op};
-use vae_gpu::reference::CpuBackend;
+use vae_gpu::kernels::Op;
+use vae_gpu::ops::{BufferId, Frame, View};
 use vae_gpu::rng::PhiloxStream;
 use vae_gpu::tolerance::relative_error;
 
@@ -34,10 +37,12 @@ pub fn random(len: usize, scale: f32, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The same buffers on both backends (ids agree because both number buffers in creation order).
+/// The same buffers on both backends (ids agree because both number buffers in creation order),
+/// with what each held when created, so that a check can tell what an op wrote.
 pub struct Pair {
     pub gpu: GpuBackend,
     pub cpu: CpuBackend,
+    initial: HashMap<BufferId, Vec<u32>>,
 }
 
 impl Pair {
@@ -45,39 +50,21 @@ impl Pair {
         Some(Self {
             gpu: gpu()?,
             cpu: CpuBackend::new(),
+            initial: HashMap::new(),
         })
     }
 
-    pub fn input(&mut self, data: &[f32]) -> BufferId {
-        let id = self
-            .gpu
-            .create_buffer("input", data.len(), DType::F32)
-            .unwrap();
-        assert_eq!(
-            id,
-            self.cpu
-                .create_buffer("input", data.len(), DType::F32)
-                .unwrap()
-        );
-        self.gpu.write_f32(id, 0, data);
-        self.cpu.write_f32(id, 0, data);
+    pub fn input_u32(&mut self, data: &[u32]) -> BufferId {
+        let id = self.gpu.create_buffer("input", data.len()).unwrap();
+        assert_eq!(id, self.cpu.create_buffer("input", data.len()).unwrap());
+        self.gpu.write_u32(id, 0, data);
+        self.cpu.write_u32(id, 0, data);
+        self.initial.insert(id, data.to_vec());
         id
     }
 
-    pub fn input_u32(&mut self, data: &[u32]) -> BufferId {
-        let id = self
-            .gpu
-            .create_buffer("input", data.len(), DType::U32)
-            .unwrap();
-        assert_eq!(
-            id,
-            self.cpu
-                .create_buffer("input", data.len(), DType::U32)
-                .unwrap()
-        );
-        self.gpu.write_u32(id, 0, data);
-        self.cpu.write_u32(id, 0, data);
-        id
+    pub fn input(&mut self, data: &[f32]) -> BufferId {
+        self.input_u32(bytemuck::cast_slice(data))
     }
 
     /// An output buffer filled with NaN on both sides: an element a kernel forgets stays NaN.
@@ -92,17 +79,45 @@ impl Pair {
         self.cpu.run(&program, frame).unwrap();
     }
 
-    /// (gpu, cpu) contents of a range.
-    pub fn read(&mut self, id: BufferId, offset: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+    /// (gpu, cpu) contents of a view.
+    pub fn read(&mut self, view: View) -> (Vec<f32>, Vec<f32>) {
         (
-            self.gpu.read_f32(id, offset, len).unwrap(),
-            self.cpu.read_f32(id, offset, len).unwrap(),
+            self.gpu
+                .read_f32(view.buffer, view.offset, view.len)
+                .unwrap(),
+            self.cpu
+                .read_f32(view.buffer, view.offset, view.len)
+                .unwrap(),
         )
     }
 
-    /// Asserts ‖gpu − cpu‖/‖cpu‖ ≤ tolerance over a range, and returns the error.
-    pub fn check(&mut self, what: &str, id: BufferId, offset: usize, len: usize, tol: f64) -> f64 {
-        let (gpu, cpu) = self.read(id, offset, len);
+    /// Asserts that on both backends every word of the buffer outside `view` (a poisoned head
+    /// before an offset, the tail after it) still holds what it held when created, bit for bit.
+    pub fn check_untouched_outside(&mut self, what: &str, view: View) {
+        let initial = self.initial[&view.buffer].clone();
+        let all = View::whole(view.buffer, initial.len());
+        let sides = [
+            ("gpu", self.gpu.read_u32(all.buffer, 0, all.len).unwrap()),
+            ("cpu", self.cpu.read_u32(all.buffer, 0, all.len).unwrap()),
+        ];
+        for (side, words) in sides {
+            for (i, (now, before)) in words.iter().zip(&initial).enumerate() {
+                if !view.range().contains(&i) {
+                    assert_eq!(
+                        now,
+                        before,
+                        "{what}: {side} wrote element {i}, outside the view {:?}",
+                        view.range()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Asserts ‖gpu − cpu‖/‖cpu‖ ≤ tolerance over a view and that nothing outside it changed;
+    /// returns the error.
+    pub fn check(&mut self, what: &str, view: View, tol: f64) -> f64 {
+        let (gpu, cpu) = self.read(view);
         let error = relative_error(&gpu, &cpu);
         eprintln!("{what}: relative error {error:.2e}");
         assert!(
@@ -111,6 +126,16 @@ impl Pair {
             &gpu[..gpu.len().min(4)],
             &cpu[..cpu.len().min(4)]
         );
+        self.check_untouched_outside(what, view);
         error
+    }
+}
+
+/// `len` elements at `offset` of `buffer`.
+pub fn view(buffer: BufferId, offset: usize, len: usize) -> View {
+    View {
+        buffer,
+        offset,
+        len,
     }
 }

@@ -5,7 +5,7 @@
 /// Activation of a dense layer. The codes are the WGSL constants of `shaders/activation.wgsl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Activation {
-    /// No activation (the heads and output layers; a linear model's hidden layers).
+    // No activation (the heads and output layers); not offered on the command line.
     #[value(skip)]
     Identity,
     Relu,

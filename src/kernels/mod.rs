@@ -175,16 +175,17 @@ impl Operand {
     }
 }
 
-/// Which matrix-multiply kernels run.
+/// Which matrix-multiply kernels run. (Plain comments on the variants: doc comments would turn
+/// clap's whole `--help` into its long format.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MatmulStrategy {
-    /// The subgroup-broadcast kernels wherever shapes and offsets are multiples of 4, the scalar
-    /// kernel elsewhere; needs subgroups of at least 8.
+    // The subgroup-broadcast kernels wherever shapes and offsets are multiples of 4, the scalar
+    // kernel elsewhere; needs subgroups of at least 8.
     Subgroup,
-    /// The vec4 register-block kernels wherever shapes and offsets are multiples of 4, the scalar
-    /// kernel elsewhere.
+    // The vec4 register-block kernels wherever shapes and offsets are multiples of 4, the scalar
+    // kernel elsewhere.
     Vec4,
-    /// The scalar kernel everywhere.
+    // The scalar kernel everywhere.
     Scalar,
 }
 

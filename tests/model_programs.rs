@@ -51,7 +51,7 @@ fn programs<B: Backend>(backend: &mut B) -> [Vec<f32>; 5] {
     let drawn = read(backend, vae.latent_codes(ROWS));
     let samples = read(backend, vae.output(ROWS));
     // The same z, written by the caller this time.
-    vae.write_latent_codes(backend, &vec![0.0; ROWS * 5]);
+    vae.write_latent_codes(backend, &[0.0; ROWS * 5]);
     vae.write_latent_codes(backend, &drawn);
     let program = backend.prepare(&vae.decode_given(ROWS)).unwrap();
     backend.run(&program, &Frame::with_seed(999)).unwrap();

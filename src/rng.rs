@@ -2,7 +2,8 @@
 //!
 //! Salmon, Moraes, Dror, Shaw: "Parallel random numbers: as easy as 1, 2, 3" (SC 2011). A draw is a
 //! pure function of (counter, key), so the GPU and the CPU produce the same numbers for the same
-//! (seed, step, stream, element) without sharing any state.
+//! (seed, step, stream, element) without sharing any state. Counters and streams:
+//! docs/ARCHITECTURE.md, "Randomness".
 
 const PHILOX_M0: u32 = 0xD251_1F53;
 const PHILOX_M1: u32 = 0xCD9E_8D57;

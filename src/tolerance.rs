@@ -1,5 +1,4 @@
-//! Parity tolerances (docs/ARCHITECTURE.md, "Numerics and tolerances") and the error measure they
-//! apply to.
+//! Parity tolerances (docs/ARCHITECTURE.md, "Tolerances") and the error measure they apply to.
 
 /// One kernel whose outputs are reductions (matmul, sums): ‖gpu − cpu‖ / ‖cpu‖.
 pub const KERNEL_REDUCTION: f64 = 1e-5;

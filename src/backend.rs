@@ -62,11 +62,12 @@ pub trait Backend {
 /// through no other view of the same op (the GPU forbids a writable binding that aliases another,
 /// and the CPU reference would read half-written values).
 pub fn check_op(op: &Op, buffer_lens: &[usize]) -> Result<(), BackendError> {
-    let kernel = op.kernel();
-    let name = kernel.spec().name;
-    let invalid = |reason: String| BackendError::InvalidOp { op: name, reason };
-    let operands = kernel.operands();
-    let declared = kernel.spec().entry_points[0].bindings;
+    let invalid = |reason: String| BackendError::InvalidOp {
+        op: op.name(),
+        reason,
+    };
+    let operands = op.kernel().operands();
+    let declared = op.spec().entry_points[0].bindings;
     if operands.len() != declared.len() {
         return Err(invalid(format!(
             "{} operands for {} declared bindings",

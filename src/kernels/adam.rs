@@ -39,10 +39,6 @@ pub struct Adam {
 }
 
 impl Kernel for Adam {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("adam {}", self.params.len)
     }

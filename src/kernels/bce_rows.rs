@@ -46,10 +46,6 @@ pub struct BceRows {
 }
 
 impl Kernel for BceRows {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("bce_rows {}x{}", self.rows, self.cols)
     }

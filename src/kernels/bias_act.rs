@@ -29,10 +29,6 @@ pub struct BiasAct {
 }
 
 impl Kernel for BiasAct {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("bias_act {}x{} {}", self.rows, self.cols, self.act.name())
     }

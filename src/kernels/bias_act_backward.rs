@@ -30,10 +30,6 @@ pub struct BiasActBackward {
 }
 
 impl Kernel for BiasActBackward {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         let (rows, cols) = (self.rows, self.cols);
         format!("bias_act_backward {rows}x{cols} {}", self.act.name())

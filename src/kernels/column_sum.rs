@@ -31,10 +31,6 @@ pub struct ColumnSum {
 }
 
 impl Kernel for ColumnSum {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("column_sum {}x{}", self.rows, self.cols)
     }

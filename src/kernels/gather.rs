@@ -32,10 +32,6 @@ pub struct Gather {
 }
 
 impl Kernel for Gather {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("gather {}x{}", self.rows, self.dim)
     }

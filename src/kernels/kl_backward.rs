@@ -28,10 +28,6 @@ pub struct KlBackward {
 }
 
 impl Kernel for KlBackward {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("kl_backward {}x{}", self.rows, self.latent)
     }

@@ -32,10 +32,6 @@ pub struct KlRows {
 }
 
 impl Kernel for KlRows {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("kl_rows {}x{}", self.rows, self.latent)
     }

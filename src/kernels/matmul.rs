@@ -127,10 +127,6 @@ impl MatMul {
 }
 
 impl Kernel for MatMul {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         let t = |trans: bool| if trans { "T" } else { "N" };
         format!(

@@ -290,9 +290,9 @@ impl HostMemory {
     }
 }
 
-/// What every kernel says about itself. Object-safe, so that `Op::kernel` hands out any of them.
+/// What every kernel says about itself (its static declaration, `SPEC`, is reached through
+/// `Op::spec`). Object-safe, so that `Op::kernel` hands out any of them.
 pub trait Kernel {
-    fn spec(&self) -> &'static KernelSpec;
     /// The kernel and its shape in a few words, for reports.
     fn describe(&self) -> String;
     /// The views it uses, in binding order (the same order as every entry point's `bindings`).
@@ -329,6 +329,13 @@ macro_rules! kernels {
                     $(Op::$kernel(op) => op,)*
                 }
             }
+
+            /// The kernel's declaration: its name and entry points.
+            pub fn spec(&self) -> &'static KernelSpec {
+                match self {
+                    $(Op::$kernel(_) => &$module::SPEC,)*
+                }
+            }
         }
 
         /// Every kernel's declaration.
@@ -356,7 +363,7 @@ kernels! {
 impl Op {
     /// The kernel's name (its file names: `shaders/<name>.wgsl`, `src/kernels/<name>.rs`).
     pub fn name(&self) -> &'static str {
-        self.kernel().spec().name
+        self.spec().name
     }
 
     pub fn describe(&self) -> String {

@@ -23,10 +23,6 @@ pub struct Normal {
 }
 
 impl Kernel for Normal {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("normal {}", self.out.len)
     }

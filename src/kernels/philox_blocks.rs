@@ -37,10 +37,6 @@ pub struct PhiloxBlocks {
 }
 
 impl Kernel for PhiloxBlocks {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("philox_blocks {}", self.count)
     }

@@ -43,10 +43,6 @@ pub struct Reparameterize {
 }
 
 impl Kernel for Reparameterize {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("reparameterize {}x{}", self.rows, self.latent)
     }

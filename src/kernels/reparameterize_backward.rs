@@ -39,10 +39,6 @@ pub struct ReparameterizeBackward {
 }
 
 impl Kernel for ReparameterizeBackward {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("reparameterize_backward {}x{}", self.rows, self.latent)
     }

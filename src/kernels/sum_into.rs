@@ -31,10 +31,6 @@ pub struct SumInto {
 }
 
 impl Kernel for SumInto {
-    fn spec(&self) -> &'static KernelSpec {
-        &SPEC
-    }
-
     fn describe(&self) -> String {
         format!("sum_into {}", self.src.len)
     }

@@ -235,7 +235,7 @@ fn candidates(options: &GpuOptions) -> Result<Vec<wgpu::Adapter>, GpuError> {
 }
 
 /// Advice when the chosen adapter is llvmpipe through GL: Vulkan is 3x faster on the same CPU.
-fn software_gl_advice(info: &wgpu::AdapterInfo) -> Option<String> {
+pub fn software_gl_advice(info: &wgpu::AdapterInfo) -> Option<String> {
     if info.backend != wgpu::Backend::Gl || info.device_type != wgpu::DeviceType::Cpu {
         return None;
     }
@@ -325,5 +325,32 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Device(e.to_string()))?;
         self.check_errors()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only llvmpipe through GL gets advice; the same adapter through Vulkan, or a GPU, does not.
+    #[test]
+    fn software_gl_adapters_get_one_line_of_advice() {
+        let Some(adapter) = list_adapters(&GpuOptions::default()).into_iter().next() else {
+            eprintln!("NOT RUN: no adapter here");
+            return;
+        };
+        let mut info = adapter.info;
+        info.backend = wgpu::Backend::Gl;
+        info.device_type = wgpu::DeviceType::Cpu;
+        let advice = software_gl_advice(&info).expect("llvmpipe through GL gets advice");
+        assert!(
+            advice.contains("through OpenGL") && !advice.contains('\n'),
+            "{advice}"
+        );
+        info.backend = wgpu::Backend::Vulkan;
+        assert_eq!(software_gl_advice(&info), None);
+        info.backend = wgpu::Backend::Gl;
+        info.device_type = wgpu::DeviceType::DiscreteGpu;
+        assert_eq!(software_gl_advice(&info), None);
     }
 }

@@ -1,4 +1,6 @@
-//! Adam / AdamW step over flat parameter, gradient and moment buffers (PyTorch's formulation).
+//! Adam / AdamW step over flat parameter, gradient and moment buffers (PyTorch's formulation), with
+//! optional clipping by global norm and classic L2, in PyTorch's order: clip the raw gradient, add
+//! l2 * p, then the moments.
 
 struct AdamParams {
     count: u32,
@@ -6,16 +8,17 @@ struct AdamParams {
     grads_offset: u32,
     m_offset: u32,
     v_offset: u32,
+    clip: u32,
+    norm_sq_offset: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: AdamParams;
 @group(0) @binding(2) var<storage, read> grads: array<f32>;
-@group(0) @binding(3) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(4) var<storage, read_write> moment1: array<f32>;
-@group(0) @binding(5) var<storage, read_write> moment2: array<f32>;
+@group(0) @binding(3) var<storage, read> norm_sq: array<f32>;
+@group(0) @binding(4) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(5) var<storage, read_write> moment1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> moment2: array<f32>;
 
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -23,13 +26,20 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= params.count) {
         return;
     }
-    let g = grads[params.grads_offset + i];
+    let p = weights[params.params_offset + i];
+    var g = grads[params.grads_offset + i];
+    if (params.clip != 0u) {
+        // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), never above 1.
+        let factor = min(1.0, frame.clip_norm / (sqrt(norm_sq[params.norm_sq_offset]) + 1e-6));
+        g = g * factor;
+    }
+    g = g + frame.l2 * p;
     let m = frame.beta1 * moment1[params.m_offset + i] + (1.0 - frame.beta1) * g;
     let v = frame.beta2 * moment2[params.v_offset + i] + (1.0 - frame.beta2) * g * g;
     moment1[params.m_offset + i] = m;
     moment2[params.v_offset + i] = v;
     // Decoupled weight decay (AdamW) first; weight_decay = 0 is plain Adam.
-    let decayed = weights[params.params_offset + i] * (1.0 - frame.lr * frame.weight_decay);
+    let decayed = p * (1.0 - frame.lr * frame.weight_decay);
     let denom = sqrt(v) / frame.bias_correction2_sqrt + frame.eps;
     weights[params.params_offset + i] = decayed - frame.step_size * m / denom;
 }

@@ -14,9 +14,9 @@ struct Frame {
     bias_correction2_sqrt: f32,
     kl_weight: f32,
     grad_scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    l2: f32,
+    clip_norm: f32,
+    free_bits: f32,
 }
 
 @group(0) @binding(1) var<uniform> frame: Frame;

@@ -1,10 +1,14 @@
-//! Builds a batch on the GPU: rows of a resident u8 data set (packed in u32) picked by a permutation, scaled to [0, 1].
+//! Builds a batch on the GPU: rows of a resident u8 data set (packed in u32) picked by a permutation, scaled to [0, 1], or binarized x ~ Bernoulli(pixel) from Philox.
 
 struct GatherParams {
     rows: u32,
     dim: u32,
     perm_offset: u32,
     out_offset: u32,
+    binarize: u32,
+    stream: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: GatherParams;
@@ -23,5 +27,10 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let image = perm[params.perm_offset + frame.batch_start + r];
     let byte = image * params.dim + j;
     let value = (data[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xFFu;
-    out[params.out_offset + i] = f32(value) / 255.0;
+    if (params.binarize != 0u) {
+        let one = philox_bernoulli_byte(frame_key(), i, frame.step, params.stream, value);
+        out[params.out_offset + i] = select(0.0, 1.0, one);
+    } else {
+        out[params.out_offset + i] = f32(value) / 255.0;
+    }
 }

@@ -1,15 +1,20 @@
-//! Writes the KL gradient: grad_mu = s*mu, grad_logvar = s*(exp(logvar) - 1)/2, s = kl_weight*grad_scale.
+//! Writes the KL gradient: grad_mu = s*mu, grad_logvar = s*(exp(logvar) - 1)/2, s = kl_weight*grad_scale; with free bits, 0 in the dimensions whose batch KL is below frame.free_bits per image.
 
 struct KlBackwardParams {
     rows: u32,
     latent: u32,
     stats_offset: u32,
     grad_offset: u32,
+    free_bits: u32,
+    column_kl_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: KlBackwardParams;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad_stats: array<f32>;
+@group(0) @binding(3) var<storage, read> column_kl: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad_stats: array<f32>;
 
 @compute @workgroup_size(256)
 fn kl_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -21,7 +26,11 @@ fn kl_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let j = i % params.latent;
     let mu_at = r * 2u * params.latent + j;
     let lv_at = mu_at + params.latent;
-    let scale = frame.kl_weight * frame.grad_scale;
+    var scale = frame.kl_weight * frame.grad_scale;
+    // Free bits: a dimension whose KL over the batch is below its floor gets no KL gradient.
+    if (params.free_bits != 0u && column_kl[params.column_kl_offset + j] < frame.free_bits * f32(params.rows)) {
+        scale = 0.0;
+    }
     grad_stats[params.grad_offset + mu_at] = scale * stats[params.stats_offset + mu_at];
     grad_stats[params.grad_offset + lv_at] = scale * 0.5 * (exp(stats[params.stats_offset + lv_at]) - 1.0);
 }

@@ -41,6 +41,18 @@ fn philox_unit(bits: u32) -> f32 {
     return f32((bits >> 8u) + 1u) * (1.0 / 16777216.0);
 }
 
+// The word of element `index` of (step, stream): word index % 4 of its block (src/rng.rs
+// `element_word`).
+fn philox_word(key: vec2<u32>, index: u32, step: u32, stream: u32) -> u32 {
+    let bits = philox4x32_10(vec4<u32>(index >> 2u, step, stream, 0u), key);
+    return bits[index & 3u];
+}
+
+// Bernoulli(byte / 255), decided in integers as src/rng.rs `bernoulli_byte`.
+fn philox_bernoulli_byte(key: vec2<u32>, index: u32, step: u32, stream: u32, byte: u32) -> bool {
+    return (philox_word(key, index, step, stream) >> 8u) * 255u < (byte << 24u);
+}
+
 // N(0, 1) for element `index` of (step, stream): Box-Muller on the block's (x, y) pair for
 // elements 0 and 1 of a block of four, on (z, w) for elements 2 and 3.
 fn philox_normal(key: vec2<u32>, index: u32, step: u32, stream: u32) -> f32 {

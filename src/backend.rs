@@ -2,7 +2,7 @@
 //! backend prepares it. Two implementations: the GPU (`gpu::GpuBackend`) and the CPU reference
 //! (`cpu::CpuBackend`); nothing here knows either.
 
-use crate::kernels::{Access, Op};
+use crate::kernels::{Access, Op, Tuning};
 use crate::ops::{BufferId, Frame};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,13 @@ pub trait Backend {
 
     /// Waits until every queued replay has finished (for timing).
     fn synchronize(&mut self) -> Result<(), BackendError>;
+
+    /// The kernel variants programs are prepared with (the CPU reference has one of each).
+    fn tuning(&self) -> Tuning;
+
+    /// Prepares later programs with these kernel variants (a resumed run keeps its own); fails if
+    /// the device cannot run them.
+    fn set_tuning(&mut self, tuning: Tuning) -> Result<(), BackendError>;
 }
 
 /// The checks both backends make in `prepare`, from the kernel's own declarations: every view lies

@@ -2,7 +2,7 @@
 //! in src/kernels/). Slow, exact, and the truth the GPU is measured against.
 
 use crate::backend::{check_op, Backend, BackendError};
-use crate::kernels::{HostMemory, Op};
+use crate::kernels::{HostMemory, Op, Tuning};
 use crate::ops::{BufferId, Frame};
 
 #[derive(Default)]
@@ -89,6 +89,15 @@ impl Backend for CpuBackend {
     }
 
     fn synchronize(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn tuning(&self) -> Tuning {
+        Tuning::default()
+    }
+
+    /// The reference is the same whatever the GPU variant; nothing to change.
+    fn set_tuning(&mut self, _tuning: Tuning) -> Result<(), BackendError> {
         Ok(())
     }
 }

@@ -12,5 +12,6 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod rng;
+pub mod schedule;
 pub mod tolerance;
 pub mod workflows;

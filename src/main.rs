@@ -4,10 +4,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+mod cli;
 
+use anyhow::{bail, Context, Result};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use cli::terminal::{print_summary, Terminal};
+use cli::train_args::{
+    parse_sizes, setting_of, Sizes, SweepArgs, TrainArgs, SWEEP_DEFAULTS, TRAIN_DEFAULTS,
+};
 use vae_gpu::backend::Backend;
 use vae_gpu::cpu::CpuBackend;
 use vae_gpu::data::Dataset;
@@ -15,12 +21,12 @@ use vae_gpu::gpu::{self, BackendChoice, GpuBackend, GpuOptions};
 use vae_gpu::image_grid::save_png;
 use vae_gpu::kernels::{Activation, MatmulStrategy};
 use vae_gpu::model::VaeConfig;
-use vae_gpu::optim::AdamConfig;
 use vae_gpu::workflows::bench::{self, BenchOptions};
 use vae_gpu::workflows::run_dir;
 use vae_gpu::workflows::sample;
-use vae_gpu::workflows::train::{self, RunPlace, RunStart, TrainObserver};
-use vae_gpu::workflows::trainer::{EpochMetrics, Progress, TrainOptions};
+use vae_gpu::workflows::state::{SavedState, STATE_FILE};
+use vae_gpu::workflows::sweep;
+use vae_gpu::workflows::train::{self, RunPlace};
 
 #[derive(Parser)]
 #[command(
@@ -97,121 +103,17 @@ impl GpuArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a VAE and write a run folder (model, metrics, sample and reconstruction grids)
+    /// Train a VAE and write a run folder (model, metrics, state, sample and reconstruction grids)
     Train(TrainArgs),
+    /// Train one model per setting (latent size, hidden widths, beta, dropout) with early
+    /// stopping, and name the best by validation loss
+    Sweep(SweepArgs),
     /// Decode draws z ~ N(0, I) of a trained model into a grid PNG
     Sample(SampleArgs),
     /// Time training steps and each kernel of a step on the chosen adapter
     Bench(BenchArgs),
     /// List the GPU adapters wgpu sees and their compute limits
     Info,
-}
-
-#[derive(Args, Clone)]
-struct ModelArgs {
-    /// Encoder hidden widths, comma-separated (the decoder mirrors them); "" for none
-    #[arg(long, default_value = "400", value_parser = parse_sizes)]
-    hidden: Sizes,
-    /// Latent dimensions
-    #[arg(long, default_value_t = 20)]
-    latent: usize,
-    /// Hidden-layer activation
-    #[arg(long, value_enum, default_value_t = Activation::Relu)]
-    activation: Activation,
-}
-
-/// A comma-separated list of sizes; whether they make sense is the model's or the command's call.
-#[derive(Clone, Debug)]
-struct Sizes(Vec<usize>);
-
-fn parse_sizes(text: &str) -> Result<Sizes, String> {
-    if text.trim().is_empty() {
-        return Ok(Sizes(Vec::new()));
-    }
-    text.split(',')
-        .map(|w| {
-            w.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("{w:?} is not a whole number"))
-        })
-        .collect::<Result<_, _>>()
-        .map(Sizes)
-}
-
-impl ModelArgs {
-    /// The model's shape; its input size comes from the data, and `VaeConfig::validate` judges it.
-    fn config(&self) -> VaeConfig {
-        VaeConfig {
-            input_dim: 0,
-            hidden: self.hidden.0.clone(),
-            latent: self.latent,
-            activation: self.activation,
-        }
-    }
-}
-
-#[derive(Args, Clone)]
-struct DataArgs {
-    /// IDX data: a folder with train-* and t10k-* files (MNIST, Fashion-MNIST), a folder with one
-    /// images/labels pair, or an images file [default: the embedded MNIST-10k]
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Use only the first N training images
-    #[arg(long)]
-    train_limit: Option<usize>,
-    /// Use only the first N test images
-    #[arg(long)]
-    test_limit: Option<usize>,
-}
-
-impl DataArgs {
-    fn load(&self) -> Result<Dataset> {
-        let data = match &self.data {
-            Some(path) => Dataset::from_path(path)?,
-            None => Dataset::embedded(),
-        };
-        if self.train_limit.is_some() || self.test_limit.is_some() {
-            let train = self.train_limit.unwrap_or(data.train_count);
-            let test = self.test_limit.unwrap_or(data.test_count());
-            if train == 0 || test == 0 {
-                bail!("--train-limit and --test-limit must be at least 1");
-            }
-            return Ok(data.truncated(train, test));
-        }
-        Ok(data)
-    }
-}
-
-#[derive(Args)]
-struct TrainArgs {
-    #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    data: DataArgs,
-    /// Passes over the training set
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    /// Images per training step
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
-    /// Adam learning rate
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
-    /// Decoupled weight decay (AdamW); 0 is plain Adam
-    #[arg(long, default_value_t = 0.0)]
-    weight_decay: f32,
-    /// Seed of the initialization, the shuffles and every random draw
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Folder that holds the runs; `<runs>/latest` points at the newest
-    #[arg(long, default_value = "runs")]
-    runs: PathBuf,
-    /// Write this run here instead of `<runs>/<timestamp>` (must be empty or missing)
-    #[arg(long)]
-    run_dir: Option<PathBuf>,
-    /// Run the kernels on the CPU reference instead of the GPU (slow; for checking)
-    #[arg(long)]
-    cpu_reference: bool,
 }
 
 #[derive(Args)]
@@ -235,8 +137,15 @@ struct SampleArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    #[command(flatten)]
-    model: ModelArgs,
+    /// Encoder hidden widths, comma-separated (the decoder mirrors them); "" for none
+    #[arg(long, default_value = "400", value_parser = parse_sizes)]
+    hidden: Sizes,
+    /// Latent dimensions
+    #[arg(long, default_value_t = 20)]
+    latent: usize,
+    /// Hidden-layer activation
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    activation: Activation,
     /// Batch sizes to time, comma-separated
     #[arg(long, default_value = "64,128,256,512", value_parser = parse_sizes)]
     batch_sizes: Sizes,
@@ -258,12 +167,25 @@ struct BenchArgs {
     json: bool,
 }
 
+/// The ids of the flags given on the command line (not defaults) of a subcommand.
+fn explicit_flags(matches: &clap::ArgMatches, subcommand: &str) -> Vec<String> {
+    let Some(sub) = matches.subcommand_matches(subcommand) else {
+        return Vec::new();
+    };
+    sub.ids()
+        .map(|id| id.as_str().to_string())
+        .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine))
+        .collect()
+}
+
 fn main() -> ExitCode {
     // Before any thread starts: keep Mesa's device-select layer from probing for a display.
     gpu::silence_device_select_layer();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match &cli.command {
-        Command::Train(args) => train_command(&cli.gpu, args),
+        Command::Train(args) => train_command(&cli.gpu, args, &explicit_flags(&matches, "train")),
+        Command::Sweep(args) => sweep_command(&cli.gpu, args),
         Command::Sample(args) => sample_command(&cli.gpu, args),
         Command::Bench(args) => bench_command(&cli.gpu, args),
         Command::Info => info(&cli.gpu),
@@ -295,123 +217,125 @@ fn info(gpu: &GpuArgs) -> Result<()> {
     Ok(())
 }
 
-/// The progress bar (drawn only on a terminal) and the lines printed around it.
-struct Terminal {
-    bar: ProgressBar,
-    images_per_step: usize,
-    epochs: usize,
-    started: std::time::Instant,
-    images: usize,
-}
-
-impl Progress for Terminal {
-    fn step(&mut self, epoch: usize, batch: usize, batches: usize, loss: Option<f32>) {
-        if batch == 1 {
-            self.bar.reset();
-            self.bar.set_length(batches as u64);
-            self.bar
-                .set_prefix(format!("epoch {epoch}/{}", self.epochs));
-            self.started = std::time::Instant::now();
-            self.images = 0;
+fn train_command(gpu: &GpuArgs, args: &TrainArgs, explicit: &[String]) -> Result<()> {
+    let mut terminal = Terminal::new();
+    let common = &args.common;
+    let patience;
+    let result = if let Some(run_dir) = &args.resume {
+        let saved = SavedState::load(&run_dir.join(STATE_FILE))
+            .with_context(|| format!("resuming {}", run_dir.display()))?;
+        let given = common.options(&args.knobs(), &TRAIN_DEFAULTS)?;
+        let given_data = common.data.source();
+        for flag in explicit {
+            let (Some(now), Some(then)) = (
+                setting_of(flag, &given, &given_data),
+                setting_of(flag, &saved.options, &saved.data),
+            ) else {
+                continue;
+            };
+            if now != then {
+                bail!(
+                    "--{}: {} was trained with {then}, not {now}; a resume keeps the run's settings \
+                     (only --epochs, the total, may change)",
+                    flag.replace('_', "-"),
+                    run_dir.display()
+                );
+            }
         }
-        self.images += self.images_per_step;
-        self.bar.set_position(batch as u64);
-        if let Some(loss) = loss {
-            let rate = self.images as f64 / self.started.elapsed().as_secs_f64();
-            self.bar
-                .set_message(format!("loss {loss:8.2}  {rate:6.0} images/s"));
-        }
-    }
-}
-
-impl TrainObserver for Terminal {
-    fn started(&mut self, run: &RunStart) {
-        let data = run.dataset;
-        let adam = &run.options.adam;
-        println!("device:  {}", run.device);
-        println!(
-            "data:    {} ({} train, {} test, {}x{})",
-            data.name,
-            data.train_count,
-            data.test_count(),
-            data.rows,
-            data.cols
-        );
-        let decay = if adam.weight_decay > 0.0 {
-            format!(", weight decay {}", adam.weight_decay)
+        let dataset = saved.data.load()?;
+        patience = saved.options.early_stopping.map_or(0, |e| e.patience);
+        let epochs = common.epochs;
+        if common.cpu_reference {
+            let open = || Ok(CpuBackend::new());
+            train::resume(
+                run_dir,
+                saved,
+                &dataset,
+                epochs,
+                &common.runs,
+                open,
+                &mut terminal,
+            )
         } else {
-            String::new()
+            let open = || gpu.open().map_err(Into::into);
+            train::resume(
+                run_dir,
+                saved,
+                &dataset,
+                epochs,
+                &common.runs,
+                open,
+                &mut terminal,
+            )
+        }
+    } else {
+        let source = common.data.source();
+        let dataset = source.load()?;
+        let options = common.options(&args.knobs(), &TRAIN_DEFAULTS)?;
+        patience = options.early_stopping.map_or(0, |e| e.patience);
+        let place = RunPlace {
+            runs: common.runs.clone(),
+            run_dir: args.run_dir.clone(),
         };
-        println!(
-            "model:   {} ({} parameters), batch {}, Adam lr {}{decay}",
-            run.model.describe(),
-            run.parameters,
-            run.options.batch_size,
-            adam.lr,
-        );
-        println!("run:     {}", run.run.display());
-    }
-
-    fn epoch_finished(&mut self, m: &EpochMetrics, epochs: usize) {
-        self.bar.finish_and_clear();
-        println!(
-            "epoch {:>3}/{epochs}  train {:8.2}  test {:8.2} (reconstruction {:.2} + KL {:.2})  {:6.1} s  {:6.0} images/s",
-            m.epoch,
-            m.train_loss,
-            m.test_loss,
-            m.test_reconstruction,
-            m.test_kl,
-            m.seconds,
-            m.images_per_second
-        );
-    }
+        if common.cpu_reference {
+            let open = || Ok(CpuBackend::new());
+            train::run(&dataset, &source, options, &place, open, &mut terminal)
+        } else {
+            let open = || gpu.open().map_err(Into::into);
+            train::run(&dataset, &source, options, &place, open, &mut terminal)
+        }
+    };
+    terminal.clear();
+    print_summary(&result?, patience);
+    Ok(())
 }
 
-fn train_command(gpu: &GpuArgs, args: &TrainArgs) -> Result<()> {
-    let dataset = args.data.load()?;
-    let options = TrainOptions {
-        model: args.model.config(),
-        adam: AdamConfig {
-            lr: args.lr,
-            weight_decay: args.weight_decay,
-            ..AdamConfig::default()
-        },
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        seed: args.seed,
-    };
-    let place = RunPlace {
-        runs: args.runs.clone(),
-        run_dir: args.run_dir.clone(),
-    };
-    let mut terminal = Terminal {
-        bar: ProgressBar::new(0).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        ),
-        images_per_step: args.batch_size,
-        epochs: args.epochs,
-        started: std::time::Instant::now(),
-        images: 0,
-    };
-    let result = if args.cpu_reference {
+fn sweep_command(gpu: &GpuArgs, args: &SweepArgs) -> Result<()> {
+    let common = &args.common;
+    let source = common.data.source();
+    let dataset = source.load()?;
+    let grid = args.grid();
+    let varied = |values: Vec<String>| values.iter().any(|v| *v != values[0]);
+    let show_hidden = varied(grid.iter().map(|k| format!("{:?}", k.hidden)).collect());
+    let show_beta = varied(grid.iter().map(|k| k.beta.to_string()).collect());
+    let show_dropout = varied(grid.iter().map(|k| k.dropout.to_string()).collect());
+    let mut runs = Vec::new();
+    for knobs in &grid {
+        let mut label = format!("latent={}", knobs.latent);
+        if show_hidden {
+            let widths: Vec<String> = knobs.hidden.iter().map(|w| w.to_string()).collect();
+            label = format!("hidden={} {label}", widths.join(","));
+        }
+        if show_beta {
+            label.push_str(&format!(" beta={}", knobs.beta));
+        }
+        if show_dropout {
+            label.push_str(&format!(" dropout={}", knobs.dropout));
+        }
+        runs.push((label, common.options(knobs, &SWEEP_DEFAULTS)?));
+    }
+    let mut terminal = Terminal::new();
+    let result = if common.cpu_reference {
         let open = || Ok(CpuBackend::new());
-        train::run(&dataset, options, &place, open, &mut terminal)
+        sweep::run(&dataset, &source, runs, &common.runs, open, &mut terminal)
     } else {
         let open = || gpu.open().map_err(Into::into);
-        train::run(&dataset, options, &place, open, &mut terminal)
+        sweep::run(&dataset, &source, runs, &common.runs, open, &mut terminal)
     };
-    terminal.bar.finish_and_clear();
-    let summary = result?;
-    let latest = summary
-        .latest
-        .map(|link| format!(" ({} points here)", link.display()))
-        .unwrap_or_default();
-    println!("\nwrote {}{latest}:", summary.run.display());
-    for file in &summary.files {
-        println!("  {}", file.display());
-    }
+    terminal.clear();
+    let report = result?;
+    println!(
+        "
+{}",
+        report.to_text()
+    );
+    let winner = &report.rows[report.winner];
+    println!(
+        "best by validation loss: {} ({}); table in {}",
+        winner.label,
+        winner.run.display(),
+        report.folder.join("sweep.csv").display()
+    );
     Ok(())
 }
 
@@ -456,7 +380,12 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
         bail!("--batch-sizes needs one or more sizes of at least 1");
     }
     let options = BenchOptions {
-        model: args.model.config(),
+        model: VaeConfig {
+            input_dim: 0, // set from the data
+            hidden: args.hidden.0.clone(),
+            latent: args.latent,
+            activation: args.activation,
+        },
         batch_sizes: args.batch_sizes.0.clone(),
         steps: args.steps.max(1),
         repeats: args.repeats.max(1),

@@ -69,7 +69,13 @@ pub struct Frame {
     pub kl_weight: f32,
     /// Multiplies every loss gradient (1 = gradient of the loss summed over the batch).
     pub grad_scale: f32,
-    pub _pad: [u32; 3],
+    /// Classic L2 regularization: `l2 · p` added to each gradient before Adam (0: none).
+    pub l2: f32,
+    /// Gradient clipping by global norm (0: none).
+    pub clip_norm: f32,
+    /// Free bits: nats per latent dimension and image below which a dimension's KL has no
+    /// gradient (0: none).
+    pub free_bits: f32,
 }
 
 impl Frame {
@@ -89,9 +95,9 @@ impl Frame {
         "bias_correction2_sqrt",
         "kl_weight",
         "grad_scale",
-        "_pad0",
-        "_pad1",
-        "_pad2",
+        "l2",
+        "clip_norm",
+        "free_bits",
     ];
 
     pub fn key(&self) -> [u32; 2] {

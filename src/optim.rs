@@ -2,13 +2,14 @@
 
 use crate::ops::Frame;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
     pub lr: f32,
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
-    /// Decoupled weight decay (AdamW); 0 is plain Adam.
+    /// Decoupled weight decay (AdamW), of every parameter, biases included (as PyTorch's AdamW
+    /// over `model.parameters()`); 0 is plain Adam.
     pub weight_decay: f32,
 }
 

@@ -66,10 +66,32 @@ pub fn normal(key: [u32; 2], index: u32, step: u32, stream: u32) -> f32 {
     }
 }
 
-/// A uniform float in (0, 1] for element `index` of (step, stream): word `index % 4` of the block.
+/// The Philox word of element `index` of (step, stream): word `index % 4` of its block.
+pub fn element_word(key: [u32; 2], index: u32, step: u32, stream: u32) -> u32 {
+    philox4x32_10(element_counter(index, step, stream), key)[(index & 3) as usize]
+}
+
+/// A uniform float in (0, 1] for element `index` of (step, stream).
 pub fn uniform(key: [u32; 2], index: u32, step: u32, stream: u32) -> f32 {
-    let bits = philox4x32_10(element_counter(index, step, stream), key);
-    unit_float(bits[(index & 3) as usize])
+    unit_float(element_word(key, index, step, stream))
+}
+
+/// Bernoulli(1 − threshold / 2^24) for element `index`, decided on the top 24 bits in integers so
+/// that the GPU and the CPU agree exactly: a dropout mask keeps the element when true.
+pub fn keep(key: [u32; 2], index: u32, step: u32, stream: u32, threshold: u32) -> bool {
+    (element_word(key, index, step, stream) >> 8) >= threshold
+}
+
+/// The 24-bit threshold that `keep` compares with, for a drop probability `p` in [0, 1).
+pub fn drop_threshold(p: f32) -> u32 {
+    (f64::from(p) * 16_777_216.0).round() as u32
+}
+
+/// Bernoulli(byte / 255) for element `index`: a binarized pixel. `v·255 < byte·2^24` in integers
+/// (both fit in u32), the same comparison as shaders/philox.wgsl's `philox_bernoulli_byte`.
+pub fn bernoulli_byte(key: [u32; 2], index: u32, step: u32, stream: u32, byte: u32) -> bool {
+    let v = element_word(key, index, step, stream) >> 8;
+    v * 255 < byte << 24
 }
 
 /// A host-side stream of Philox words, for work done once on the CPU (initialization, shuffles).

@@ -6,7 +6,7 @@ use vae_gpu::cpu::{CpuBackend, CpuProgram};
 use vae_gpu::kernels::activation::activate;
 use vae_gpu::kernels::Activation;
 use vae_gpu::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
-use vae_gpu::model::{DenseLayer, ParamLayout};
+use vae_gpu::model::{DenseLayer, ParamLayout, StepOptions};
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::rng::PhiloxStream;
 
@@ -142,7 +142,12 @@ fn check(activation: Activation, hidden: Vec<usize>, parameters: Parameters) {
     let perm = cpu.create_buffer("perm", rows).unwrap();
     cpu.write_u32(perm, 0, &(0..rows as u32).collect::<Vec<_>>());
     let program = cpu
-        .prepare(&vae.forward_backward(&data, View::whole(perm, rows), rows))
+        .prepare(&vae.forward_backward(
+            &data,
+            View::whole(perm, rows),
+            rows,
+            &StepOptions::default(),
+        ))
         .unwrap();
     let mut frame = Frame::with_seed(5);
     frame.step = 2;

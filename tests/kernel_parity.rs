@@ -386,6 +386,7 @@ fn gpu_kl_backward_matches_cpu() {
         let grad_stats = output(&mut pair, rows * 2 * latent);
         let op = KlBackward {
             stats,
+            column_kl: None,
             grad_stats,
             rows,
             latent,
@@ -469,6 +470,7 @@ fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
                 grads,
                 m,
                 v,
+                norm_sq: None,
             };
             let step = 3;
             let mut frame = Frame::with_seed(0);
@@ -521,6 +523,7 @@ fn gpu_gather_matches_cpu() {
         out,
         rows,
         dim,
+        binarize: None,
     };
     let mut frame = Frame::with_seed(0);
     frame.batch_start = 20;

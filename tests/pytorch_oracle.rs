@@ -15,7 +15,7 @@ use vae_gpu::checkpoint::{self, NamedTensor};
 use vae_gpu::cpu::CpuBackend;
 use vae_gpu::kernels::Activation;
 use vae_gpu::model::{
-    from_named_tensors, to_named_tensors, DeviceData, Vae, VaeConfig, TRAIN_STREAM,
+    from_named_tensors, to_named_tensors, DeviceData, StepOptions, Vae, VaeConfig, TRAIN_STREAM,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::optim::AdamConfig;
@@ -134,7 +134,7 @@ fn hold_to_pytorch<B: Backend>(mut open: impl FnMut() -> B, name: &str) {
         let mut backend = open();
         let (vae, data, perm) = setup(&mut backend, &fixture, activation);
         let program = backend
-            .prepare(&vae.forward_backward(&data, perm, ROWS))
+            .prepare(&vae.forward_backward(&data, perm, ROWS, &StepOptions::default()))
             .unwrap();
         let mut frame = Frame::with_seed(fixture.seed);
         frame.step = 0;
@@ -172,7 +172,9 @@ fn hold_to_pytorch<B: Backend>(mut open: impl FnMut() -> B, name: &str) {
             };
             let mut backend = open();
             let (vae, data, perm) = setup(&mut backend, &fixture, activation);
-            let program = backend.prepare(&vae.train_step(&data, perm, ROWS)).unwrap();
+            let program = backend
+                .prepare(&vae.train_step(&data, perm, ROWS, &StepOptions::default()))
+                .unwrap();
             for step in 0..STEPS {
                 let before = vae.read_parameters(&mut backend).unwrap();
                 let mut frame = Frame::with_seed(fixture.seed);

@@ -93,6 +93,76 @@ pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
         .collect()
 }
 
+/// How pixels become the model's targets.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binarize {
+    // (Plain comments: doc comments on a ValueEnum's variants turn `--help` into its long form.)
+    // Gray values in [0, 1].
+    None,
+    // Each pixel 0 or 1 with probability byte/255, drawn once (with a fixed seed) at load.
+    Static,
+    // Each pixel drawn anew from Bernoulli(byte/255) at every training step, on the GPU;
+    // evaluation uses the fixed binarization of `Static`.
+    Dynamic,
+}
+
+/// The fixed Philox seed and stream of the static binarization: the same for every run, so that
+/// losses on binarized data compare across runs.
+const BINARIZATION_SEED: u64 = 0xB1_2A_71_2E;
+const BINARIZATION_STREAM: u32 = 0xB1;
+
+/// Every pixel replaced by 0 or 255, 255 with probability byte/255 (the same draw for the same
+/// pixel of the same data set, in every run).
+pub fn binarized(images: &[u8]) -> Vec<u8> {
+    let key = crate::rng::seed_key(BINARIZATION_SEED);
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, &byte)| {
+            let one =
+                crate::rng::bernoulli_byte(key, i as u32, 0, BINARIZATION_STREAM, u32::from(byte));
+            if one {
+                255
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Where a run's data comes from: a path (or the embedded set) and the limits applied to it. Kept
+/// in a run's state so that a resume reloads the same images.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataSource {
+    pub path: Option<PathBuf>,
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+}
+
+impl DataSource {
+    pub fn load(&self) -> Result<Dataset, DataError> {
+        let data = match &self.path {
+            Some(path) => Dataset::from_path(path)?,
+            None => Dataset::embedded(),
+        };
+        if self.train_limit.is_none() && self.test_limit.is_none() {
+            return Ok(data);
+        }
+        let train = self.train_limit.unwrap_or(data.train_count);
+        let test = self.test_limit.unwrap_or(data.test_count());
+        if train == 0 || test == 0 {
+            return Err(DataError::NotFound {
+                path: data.name,
+                detail: "--train-limit and --test-limit must be at least 1".to_string(),
+            });
+        }
+        Ok(data.truncated(train, test))
+    }
+}
+
 /// Gray images with labels, the training set first and the test set after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
@@ -162,6 +232,21 @@ impl Dataset {
                 detail: "no such file or folder".to_string(),
             })
         }
+    }
+
+    /// FNV-1a over the shape, the split, the pixels and the labels: tells a resume whether it
+    /// sees the same images.
+    pub fn fingerprint(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let sizes = [self.rows, self.cols, self.train_count].map(|v| v as u64);
+        let sizes = sizes.iter().flat_map(|v| v.to_le_bytes());
+        for byte in sizes
+            .chain(self.images.iter().copied())
+            .chain(self.labels.iter().copied())
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
     }
 
     /// Pixels per image.

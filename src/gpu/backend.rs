@@ -381,4 +381,15 @@ impl Backend for GpuBackend {
     fn synchronize(&mut self) -> Result<(), BackendError> {
         Ok(self.context.wait_idle()?)
     }
+
+    fn tuning(&self) -> Tuning {
+        self.tuning
+    }
+
+    /// Takes the matmul kernels and subgroup width; the fold limit stays the device's.
+    fn set_tuning(&mut self, tuning: Tuning) -> Result<(), BackendError> {
+        self.set_matmul_strategy(tuning.matmul)?;
+        self.tuning.subgroup_lanes = tuning.subgroup_lanes;
+        Ok(())
+    }
 }

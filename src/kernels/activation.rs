@@ -3,7 +3,10 @@
 //! every activation, so that a diverging run shows as NaN instead of being clipped to 0.
 
 /// Activation of a dense layer. The codes are the WGSL constants of `shaders/activation.wgsl`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Activation {
     // No activation (the heads and output layers); not offered on the command line.
     #[value(skip)]

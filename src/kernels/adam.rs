@@ -2,6 +2,9 @@
 //! PyTorch's formulation: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`, then
 //! `p ← p·(1 − lr·wd) − step_size · m / (sqrt(v)/sqrt(1−β2ᵗ) + ε)` with `step_size = lr/(1−β1ᵗ)`
 //! (both corrections computed once per step on the host, `optim::AdamConfig::fill_frame`).
+//! Before the moments, as PyTorch orders it: the raw gradient clipped by global norm
+//! (`frame.clip_norm`, the squared norm read from `norm_sq` when given), then `frame.l2 · p` added
+//! (classic L2, unlike the decoupled decay).
 
 use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
 use super::*;
@@ -16,9 +19,12 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         "grads_offset",
         "m_offset",
         "v_offset",
+        "clip",
+        "norm_sq_offset",
     ],
     &[
         Binding::read("grads", Element::F32),
+        Binding::read("norm_sq", Element::F32),
         Binding::write("weights", Element::F32),
         Binding::write("moment1", Element::F32),
         Binding::write("moment2", Element::F32),
@@ -36,6 +42,8 @@ pub struct Adam {
     /// First and second moments.
     pub m: View,
     pub v: View,
+    /// The gradient's squared global norm (one element), for clipping; `None`: no clipping.
+    pub norm_sq: Option<View>,
 }
 
 impl Kernel for Adam {
@@ -47,6 +55,7 @@ impl Kernel for Adam {
         let n = self.params.len;
         vec![
             Operand::new("grads", self.grads, n),
+            Operand::optional("norm_sq", self.norm_sq, 1),
             Operand::new("weights", self.params, n),
             Operand::new("moment1", self.m, n),
             Operand::new("moment2", self.v, n),
@@ -63,6 +72,8 @@ impl Kernel for Adam {
                 ("grads_offset", offset(&self.grads)),
                 ("m_offset", offset(&self.m)),
                 ("v_offset", offset(&self.v)),
+                ("clip", self.norm_sq.is_some() as u32),
+                ("norm_sq_offset", self.norm_sq.as_ref().map(offset).unwrap_or(0)),
             ]),
             workgroups: elementwise_groups(self.params.len, tuning),
             overrides: Vec::new(),
@@ -75,11 +86,15 @@ impl Kernel for Adam {
         let (beta1, beta2) = (f(frame.beta1), f(frame.beta2));
         let decay = 1.0 - f(frame.lr) * f(frame.weight_decay);
         let grads = memory.floats(self.grads);
+        let clip = self.norm_sq.map(|view| {
+            let norm = f(memory.floats(view)[0]).sqrt();
+            (f(frame.clip_norm) / (norm + 1e-6)).min(1.0)
+        });
         let mut params = memory.floats(self.params)[..n].to_vec();
         let mut m = memory.floats(self.m)[..n].to_vec();
         let mut v = memory.floats(self.v)[..n].to_vec();
         for i in 0..n {
-            let g = f(grads[i]);
+            let g = f(grads[i]) * clip.unwrap_or(1.0) + f(frame.l2) * f(params[i]);
             // The moments are stored in f32 before the update reads them, as on the GPU.
             m[i] = (beta1 * f(m[i]) + (1.0 - beta1) * g) as f32;
             v[i] = (beta2 * f(v[i]) + (1.0 - beta2) * g * g) as f32;

@@ -1,14 +1,24 @@
 //! `gather`: a batch built on the device from the resident data set (u8 pixels packed in u32
-//! words) and a permutation: `out[r, :] = bytes(data)[perm[frame.batch_start + r]·dim ..][..dim] / 255`.
+//! words) and a permutation: `out[r, :] = bytes(data)[perm[frame.batch_start + r]·dim ..][..dim] / 255`,
+//! or, binarizing, `x ~ Bernoulli(byte / 255)` drawn from Philox at (element, frame.step, stream)
+//! (dynamic binarization: a new draw every step).
 
-use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
+use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME, PHILOX};
 use super::*;
+use crate::rng;
 
-static MODULE: ShaderModule = shader_module!("gather.wgsl", [FRAME, ELEMENTWISE]);
+static MODULE: ShaderModule = shader_module!("gather.wgsl", [FRAME, ELEMENTWISE, PHILOX]);
 static GATHER: EntryPoint = EntryPoint::elementwise(
     &MODULE,
     "gather",
-    &["rows", "dim", "perm_offset", "out_offset"],
+    &[
+        "rows",
+        "dim",
+        "perm_offset",
+        "out_offset",
+        "binarize",
+        "stream",
+    ],
     &[
         Binding::read("data", Element::U32),
         Binding::read("perm", Element::U32),
@@ -29,6 +39,8 @@ pub struct Gather {
     pub out: View,
     pub rows: usize,
     pub dim: usize,
+    /// Philox stream of the binarization draws, or `None` for gray values.
+    pub binarize: Option<u32>,
 }
 
 impl Kernel for Gather {
@@ -54,6 +66,8 @@ impl Kernel for Gather {
                 ("dim", self.dim as u32),
                 ("perm_offset", offset(&self.perm)),
                 ("out_offset", offset(&self.out)),
+                ("binarize", self.binarize.is_some() as u32),
+                ("stream", self.binarize.unwrap_or(0)),
             ]),
             workgroups: elementwise_groups(self.rows * self.dim, tuning),
             overrides: Vec::new(),
@@ -70,7 +84,14 @@ impl Kernel for Gather {
             for (j, value) in row.iter_mut().enumerate() {
                 let byte = image * self.dim + j;
                 let pixel = (data[byte / 4] >> ((byte % 4) * 8)) & 0xff;
-                *value = pixel as f32 / 255.0;
+                *value = match self.binarize {
+                    None => pixel as f32 / 255.0,
+                    Some(stream) => {
+                        let index = (r * self.dim + j) as u32;
+                        let one = rng::bernoulli_byte(frame.key(), index, frame.step, stream, pixel);
+                        f32::from(u8::from(one))
+                    }
+                };
             }
         }
         memory.write_floats(self.out, &out);

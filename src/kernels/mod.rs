@@ -177,7 +177,10 @@ impl Operand {
 
 /// Which matrix-multiply kernels run. (Plain comments on the variants: doc comments would turn
 /// clap's whole `--help` into its long format.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum MatmulStrategy {
     // The subgroup-broadcast kernels wherever shapes and offsets are multiples of 4, the scalar
     // kernel elsewhere; needs subgroups of at least 8.
@@ -190,7 +193,7 @@ pub enum MatmulStrategy {
 }
 
 /// The per-device choices a launch depends on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tuning {
     pub matmul: MatmulStrategy,
     /// Workgroup width of the subgroup matmul kernels (their `LANES` override).
@@ -352,9 +355,13 @@ kernels! {
     reparameterize::Reparameterize,
     reparameterize_backward::ReparameterizeBackward,
     kl_rows::KlRows,
+    kl_columns::KlColumns,
     kl_backward::KlBackward,
     bce_rows::BceRows,
     sum_into::SumInto,
+    square_sums::SquareSums,
+    column_moments::ColumnMoments,
+    dropout::Dropout,
     adam::Adam,
     normal::Normal,
     philox_blocks::PhiloxBlocks,

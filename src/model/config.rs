@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::kernels::Activation;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VaeConfig {
     pub input_dim: usize,
     /// Encoder hidden widths, input side first; the decoder mirrors them.

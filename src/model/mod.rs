@@ -10,5 +10,8 @@ mod weights;
 pub use config::{ConfigError, VaeConfig};
 pub use init::init_parameters;
 pub use layout::{DenseLayer, ParamLayout, ParamTensor};
-pub use vae::{DeviceData, Metric, MetricValues, Vae, EVAL_STREAM, SAMPLE_STREAM, TRAIN_STREAM};
+pub use vae::{
+    DeviceData, EvalSet, Metric, MetricValues, StepOptions, Vae, BINARIZE_STREAM,
+    DECODER_DROPOUT_STREAM, ENCODER_DROPOUT_STREAM, EVAL_STREAM, SAMPLE_STREAM, TRAIN_STREAM,
+};
 pub use weights::{from_named_tensors, to_named_tensors, WeightsError};

@@ -1,10 +1,12 @@
 //! The VAE's buffers and the op lists of its programs. Nothing here knows which backend runs them.
 
-use super::{ParamLayout, VaeConfig};
+use super::{DenseLayer, ParamLayout, VaeConfig};
 use crate::backend::{Backend, BackendError};
+use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
-    Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnSum, Gather, KlBackward, KlRows,
-    MatMul, Normal, Op, Reparameterize, ReparameterizeBackward, SumInto,
+    Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
+    KlBackward, KlColumns, KlRows, MatMul, Normal, Op, Reparameterize, ReparameterizeBackward,
+    SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -12,6 +14,12 @@ use crate::ops::{BufferId, View};
 pub const TRAIN_STREAM: u32 = 0;
 pub const EVAL_STREAM: u32 = 1;
 pub const SAMPLE_STREAM: u32 = 2;
+/// Dynamic binarization of the training batches.
+pub const BINARIZE_STREAM: u32 = 3;
+/// Dropout masks: encoder hidden layer i draws on `ENCODER_DROPOUT_STREAM + i`, decoder hidden
+/// layer i on `DECODER_DROPOUT_STREAM + i`.
+pub const ENCODER_DROPOUT_STREAM: u32 = 0x100;
+pub const DECODER_DROPOUT_STREAM: u32 = 0x180;
 
 /// Loss sums kept on the device, read back only when reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,17 +30,46 @@ pub enum Metric {
     /// Σ over the training batches since the last reset.
     TrainBce,
     TrainKl,
-    /// Σ over the evaluation batches since the last reset.
+    /// Σ over the test batches since the last reset.
     EvalBce,
     EvalKl,
+    /// Σ over the validation batches since the last reset.
+    ValBce,
+    ValKl,
+    /// The last step's squared global gradient norm, before clipping (only when clipping).
+    GradNormSq,
 }
 
-const METRIC_SLOTS: usize = 8;
+const METRIC_SLOTS: usize = 12;
 
 impl Metric {
     fn slot(self) -> usize {
         self as usize
     }
+}
+
+/// Which held-out set an evaluation adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalSet {
+    Test,
+    Validation,
+}
+
+/// What a training step does beyond the plain example's: dropout on the hidden layers, dynamic
+/// binarization of the batch, free bits on the KL, clipping by global gradient norm. The amounts
+/// that may change from step to step (free-bits floor, clipping norm, L2, KL weight) come from the
+/// frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepOptions {
+    /// Drop probabilities of the encoder's and the decoder's hidden layers (0: no dropout).
+    pub dropout_encoder: f32,
+    pub dropout_decoder: f32,
+    /// x ~ Bernoulli(pixel), drawn anew at every step.
+    pub binarize: bool,
+    /// The KL gradient of a dimension is 0 while its batch KL is below `frame.free_bits`.
+    pub free_bits: bool,
+    /// Clip the gradient to `frame.clip_norm` by its global norm.
+    pub clip: bool,
 }
 
 /// A data set resident on the device: u8 pixels packed into u32 words.
@@ -61,6 +98,67 @@ impl DeviceData {
     }
 }
 
+/// One side of the model (encoder or decoder): per layer, its output and that output's gradient,
+/// and, for hidden layers, the dropped output the next layer reads in training and its gradient.
+struct Side {
+    layers: Vec<DenseLayer>,
+    out: Vec<BufferId>,
+    grad: Vec<BufferId>,
+    dropped: Vec<BufferId>,
+    dropped_grad: Vec<BufferId>,
+    dropout_stream: u32,
+}
+
+impl Side {
+    fn new<B: Backend>(
+        backend: &mut B,
+        name: &str,
+        layers: &[DenseLayer],
+        capacity: usize,
+        dropout_stream: u32,
+    ) -> Result<Self, BackendError> {
+        let mut buffers = |what: &str, layers: &[DenseLayer]| {
+            layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    backend.create_buffer(&format!("{name} {what} {i}"), capacity * l.outputs)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let hidden = &layers[..layers.len() - 1];
+        Ok(Self {
+            layers: layers.to_vec(),
+            out: buffers("output", layers)?,
+            grad: buffers("output gradient", layers)?,
+            dropped: buffers("dropped output", hidden)?,
+            dropped_grad: buffers("dropped output gradient", hidden)?,
+            dropout_stream,
+        })
+    }
+
+    /// The view layer `i + 1` reads (and the buffer its input gradient goes to) when layer `i`'s
+    /// output is dropped out with probability `p`.
+    fn feeds(&self, i: usize, p: f32) -> (BufferId, BufferId) {
+        if p > 0.0 {
+            (self.dropped[i], self.dropped_grad[i])
+        } else {
+            (self.out[i], self.grad[i])
+        }
+    }
+
+    fn dropout(&self, i: usize, x: BufferId, out: BufferId, rows: usize, p: f32) -> Op {
+        let width = self.layers[i].outputs;
+        Dropout {
+            x: rows_of(x, rows, width),
+            out: rows_of(out, rows, width),
+            p,
+            stream: self.dropout_stream + i as u32,
+        }
+        .into()
+    }
+}
+
 /// The model's buffers on one backend, sized for up to `capacity` rows per program.
 pub struct Vae {
     pub config: VaeConfig,
@@ -72,16 +170,18 @@ pub struct Vae {
     adam_v: BufferId,
     /// The batch the encoder reads (rows × input_dim).
     pub input: BufferId,
-    enc_out: Vec<BufferId>,
-    enc_grad: Vec<BufferId>,
+    encoder: Side,
     z: BufferId,
     eps: BufferId,
     grad_z: BufferId,
-    dec_out: Vec<BufferId>,
-    dec_grad: Vec<BufferId>,
+    decoder: Side,
     bce_rows: BufferId,
     kl_rows: BufferId,
+    kl_columns: BufferId,
+    norm_partials: BufferId,
     metrics: BufferId,
+    /// Σ mu and Σ mu² per latent dimension over an evaluation (active units).
+    moments: BufferId,
 }
 
 fn rows_of(buffer: BufferId, rows: usize, width: usize) -> View {
@@ -96,49 +196,42 @@ impl Vae {
         capacity: usize,
     ) -> Result<Self, BackendError> {
         let layout = ParamLayout::new(&config);
+        let encoder = Side::new(
+            backend,
+            "encoder",
+            &layout.encoder,
+            capacity,
+            ENCODER_DROPOUT_STREAM,
+        )?;
+        let decoder = Side::new(
+            backend,
+            "decoder",
+            &layout.decoder,
+            capacity,
+            DECODER_DROPOUT_STREAM,
+        )?;
         let mut f32_buffer = |label: &str, len: usize| backend.create_buffer(label, len.max(1));
-        let params = f32_buffer("parameters", layout.len)?;
-        let grads = f32_buffer("gradients", layout.len)?;
-        let adam_m = f32_buffer("adam m", layout.len)?;
-        let adam_v = f32_buffer("adam v", layout.len)?;
-        let input = f32_buffer("input batch", capacity * config.input_dim)?;
-        let z = f32_buffer("z", capacity * config.latent)?;
-        let eps = f32_buffer("eps", capacity * config.latent)?;
-        let grad_z = f32_buffer("z gradient", capacity * config.latent)?;
-        let bce_rows = f32_buffer("reconstruction loss per row", capacity)?;
-        let kl_rows = f32_buffer("kl per row", capacity)?;
-        let metrics = f32_buffer("metrics", METRIC_SLOTS)?;
-        // One output and one output-gradient buffer per layer.
-        let mut per_layer = |prefix: &str, layers: &[super::DenseLayer]| {
-            layers
-                .iter()
-                .enumerate()
-                .map(|(i, l)| f32_buffer(&format!("{prefix} {i}"), capacity * l.outputs))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let enc_out = per_layer("encoder output", &layout.encoder)?;
-        let enc_grad = per_layer("encoder output gradient", &layout.encoder)?;
-        let dec_out = per_layer("decoder output", &layout.decoder)?;
-        let dec_grad = per_layer("decoder output gradient", &layout.decoder)?;
+        let latent = config.latent;
         Ok(Self {
+            params: f32_buffer("parameters", layout.len)?,
+            grads: f32_buffer("gradients", layout.len)?,
+            adam_m: f32_buffer("adam m", layout.len)?,
+            adam_v: f32_buffer("adam v", layout.len)?,
+            input: f32_buffer("input batch", capacity * config.input_dim)?,
+            z: f32_buffer("z", capacity * latent)?,
+            eps: f32_buffer("eps", capacity * latent)?,
+            grad_z: f32_buffer("z gradient", capacity * latent)?,
+            bce_rows: f32_buffer("reconstruction loss per row", capacity)?,
+            kl_rows: f32_buffer("kl per row", capacity)?,
+            kl_columns: f32_buffer("kl per latent dimension", latent)?,
+            norm_partials: f32_buffer("gradient norm partials", partials_for(layout.len))?,
+            metrics: f32_buffer("metrics", METRIC_SLOTS)?,
+            moments: f32_buffer("posterior mean moments", 2 * latent)?,
+            encoder,
+            decoder,
             config,
             layout,
             capacity,
-            params,
-            grads,
-            adam_m,
-            adam_v,
-            input,
-            enc_out,
-            enc_grad,
-            z,
-            eps,
-            grad_z,
-            dec_out,
-            dec_grad,
-            bce_rows,
-            kl_rows,
-            metrics,
         })
     }
 
@@ -166,13 +259,29 @@ impl Vae {
         }
     }
 
+    fn metric(&self, metric: Metric) -> View {
+        View {
+            buffer: self.metrics,
+            offset: metric.slot(),
+            len: 1,
+        }
+    }
+
     fn stats(&self, rows: usize) -> View {
-        rows_of(*self.enc_out.last().unwrap(), rows, 2 * self.config.latent)
+        rows_of(
+            *self.encoder.out.last().unwrap(),
+            rows,
+            2 * self.config.latent,
+        )
     }
 
     /// The decoder's last output: logits after `decode`, probabilities after `decode_probabilities`.
     pub fn output(&self, rows: usize) -> View {
-        rows_of(*self.dec_out.last().unwrap(), rows, self.config.input_dim)
+        rows_of(
+            *self.decoder.out.last().unwrap(),
+            rows,
+            self.config.input_dim,
+        )
     }
 
     /// z of the last replay (rows × latent).
@@ -196,7 +305,7 @@ impl Vae {
     fn dense_forward(
         &self,
         ops: &mut Vec<Op>,
-        layer: &super::DenseLayer,
+        layer: &DenseLayer,
         input: View,
         output: BufferId,
         rows: usize,
@@ -235,7 +344,7 @@ impl Vae {
     fn dense_backward(
         &self,
         ops: &mut Vec<Op>,
-        layer: &super::DenseLayer,
+        layer: &DenseLayer,
         input: View,
         output: BufferId,
         grad_out: BufferId,
@@ -298,7 +407,14 @@ impl Vae {
         }
     }
 
-    fn gather(&self, ops: &mut Vec<Op>, data: &DeviceData, perm: View, rows: usize) {
+    fn gather(
+        &self,
+        ops: &mut Vec<Op>,
+        data: &DeviceData,
+        perm: View,
+        rows: usize,
+        binarize: bool,
+    ) {
         assert_eq!(
             data.dim, self.config.input_dim,
             "data and model sizes differ"
@@ -310,32 +426,77 @@ impl Vae {
                 out: rows_of(self.input, rows, self.config.input_dim),
                 rows,
                 dim: data.dim,
+                binarize: binarize.then_some(BINARIZE_STREAM),
             }
             .into(),
         );
     }
 
-    /// input → [mu | logvar].
-    fn encode(&self, ops: &mut Vec<Op>, rows: usize) {
-        let mut input = rows_of(self.input, rows, self.config.input_dim);
-        for (layer, &out) in self.layout.encoder.iter().zip(&self.enc_out) {
-            self.dense_forward(ops, layer, input, out, rows, layer.activation);
-            input = rows_of(out, rows, layer.outputs);
-        }
-    }
-
-    /// z → decoder output, the last layer's activation replaced by `output_act`.
-    fn decode(&self, ops: &mut Vec<Op>, rows: usize, output_act: Activation) {
-        let mut input = rows_of(self.z, rows, self.config.latent);
-        let last = self.layout.decoder.len() - 1;
-        for (i, (layer, &out)) in self.layout.decoder.iter().zip(&self.dec_out).enumerate() {
+    /// The forward pass of one side from `input`: each layer's output in `side.out`, the last
+    /// layer's activation replaced by `last_act`, hidden outputs dropped out with probability `p`.
+    fn side_forward(
+        &self,
+        ops: &mut Vec<Op>,
+        side: &Side,
+        mut input: View,
+        rows: usize,
+        last_act: Activation,
+        p: f32,
+    ) {
+        let last = side.layers.len() - 1;
+        for (i, layer) in side.layers.iter().enumerate() {
             let act = if i == last {
-                output_act
+                last_act
             } else {
                 layer.activation
             };
-            self.dense_forward(ops, layer, input, out, rows, act);
-            input = rows_of(out, rows, layer.outputs);
+            self.dense_forward(ops, layer, input, side.out[i], rows, act);
+            input = rows_of(side.out[i], rows, layer.outputs);
+            if i < last && p > 0.0 {
+                let (dropped, _) = side.feeds(i, p);
+                ops.push(side.dropout(i, side.out[i], dropped, rows, p));
+                input = rows_of(dropped, rows, layer.outputs);
+            }
+        }
+    }
+
+    /// The backward pass of one side, last layer first, from the gradient of its last output;
+    /// the first layer's input is `input` and its input gradient goes to `grad_input`.
+    fn side_backward(
+        &self,
+        ops: &mut Vec<Op>,
+        side: &Side,
+        input: View,
+        grad_input: Option<View>,
+        rows: usize,
+        p: f32,
+    ) {
+        for i in (0..side.layers.len()).rev() {
+            let layer = &side.layers[i];
+            let (below, grad_below) = if i == 0 {
+                (input, grad_input)
+            } else {
+                let (fed, grad_fed) = side.feeds(i - 1, p);
+                let width = layer.inputs;
+                (
+                    rows_of(fed, rows, width),
+                    Some(rows_of(grad_fed, rows, width)),
+                )
+            };
+            self.dense_backward(
+                ops,
+                layer,
+                below,
+                side.out[i],
+                side.grad[i],
+                grad_below,
+                rows,
+            );
+            if i > 0 && p > 0.0 {
+                // The same mask as the forward: the same (element, step, stream).
+                let (_, grad_fed) = side.feeds(i - 1, p);
+                ops.push(side.dropout(i - 1, grad_fed, side.grad[i - 1], rows, p));
+            }
         }
     }
 
@@ -359,11 +520,7 @@ impl Vae {
         ops.push(
             SumInto {
                 src,
-                dst: View {
-                    buffer: self.metrics,
-                    offset: metric.slot(),
-                    len: 1,
-                },
+                dst: self.metric(metric),
                 accumulate,
             }
             .into(),
@@ -377,7 +534,7 @@ impl Vae {
             BceRows {
                 logits: self.output(rows),
                 targets: rows_of(self.input, rows, d),
-                grad: with_grad.then(|| rows_of(*self.dec_grad.last().unwrap(), rows, d)),
+                grad: with_grad.then(|| rows_of(*self.decoder.grad.last().unwrap(), rows, d)),
                 out: rows_of(self.bce_rows, rows, 1),
                 rows,
                 cols: d,
@@ -396,8 +553,8 @@ impl Vae {
     }
 
     /// gather → encoder → reparameterization (one z per image) → decoder → per-row BCE and KL;
-    /// with `with_grad`, also the gradient of the BCE w.r.t. the logits. Returns the per-row
-    /// (BCE, KL) views.
+    /// in training (`step` given), dropout, binarization and the gradient of the BCE w.r.t. the
+    /// logits. Returns the per-row (BCE, KL) views.
     fn forward_losses(
         &self,
         ops: &mut Vec<Op>,
@@ -405,116 +562,194 @@ impl Vae {
         perm: View,
         rows: usize,
         stream: u32,
-        with_grad: bool,
+        step: Option<&StepOptions>,
     ) -> (View, View) {
         self.check_rows(rows);
-        self.gather(ops, data, perm, rows);
-        self.encode(ops, rows);
+        let training = step.copied().unwrap_or_default();
+        self.gather(ops, data, perm, rows, training.binarize);
+        let input = rows_of(self.input, rows, self.config.input_dim);
+        let (p_enc, p_dec) = (training.dropout_encoder, training.dropout_decoder);
+        self.side_forward(ops, &self.encoder, input, rows, Activation::Identity, p_enc);
         self.reparameterize(ops, rows, stream, true);
-        self.decode(ops, rows, Activation::Identity);
-        self.losses(ops, rows, with_grad);
+        let z = rows_of(self.z, rows, self.config.latent);
+        self.side_forward(ops, &self.decoder, z, rows, Activation::Identity, p_dec);
+        self.losses(ops, rows, step.is_some());
         self.per_row_losses(rows)
     }
 
     /// The batch's forward pass, losses, and gradients of every parameter (no update):
     /// gather → encoder → reparameterization → decoder → BCE + KL → backward.
-    pub fn forward_backward(&self, data: &DeviceData, perm: View, rows: usize) -> Vec<Op> {
+    pub fn forward_backward(
+        &self,
+        data: &DeviceData,
+        perm: View,
+        rows: usize,
+        options: &StepOptions,
+    ) -> Vec<Op> {
         let mut ops = Vec::new();
-        let (bce, kl) = self.forward_losses(&mut ops, data, perm, rows, TRAIN_STREAM, true);
+        let (bce, kl) =
+            self.forward_losses(&mut ops, data, perm, rows, TRAIN_STREAM, Some(options));
         self.sum_metric(&mut ops, bce, Metric::StepBce, false);
         self.sum_metric(&mut ops, kl, Metric::StepKl, false);
         self.sum_metric(&mut ops, bce, Metric::TrainBce, true);
         self.sum_metric(&mut ops, kl, Metric::TrainKl, true);
 
         // Decoder, last layer first; the gradient of its first layer's input is dLoss/dz.
-        for i in (0..self.layout.decoder.len()).rev() {
-            let layer = &self.layout.decoder[i];
-            let (input, grad_in) = if i == 0 {
-                (self.z, self.grad_z)
-            } else {
-                (self.dec_out[i - 1], self.dec_grad[i - 1])
-            };
-            self.dense_backward(
-                &mut ops,
-                layer,
-                rows_of(input, rows, layer.inputs),
-                self.dec_out[i],
-                self.dec_grad[i],
-                Some(rows_of(grad_in, rows, layer.inputs)),
-                rows,
+        let latent = self.config.latent;
+        let z = rows_of(self.z, rows, latent);
+        let grad_z = rows_of(self.grad_z, rows, latent);
+        self.side_backward(
+            &mut ops,
+            &self.decoder,
+            z,
+            Some(grad_z),
+            rows,
+            options.dropout_decoder,
+        );
+        // d[mu | logvar] = KL gradient (written) + reparameterization gradient (added).
+        let grad_stats = rows_of(*self.encoder.grad.last().unwrap(), rows, 2 * latent);
+        let column_kl = options
+            .free_bits
+            .then(|| rows_of(self.kl_columns, 1, latent));
+        if let Some(out) = column_kl {
+            ops.push(
+                KlColumns {
+                    stats: self.stats(rows),
+                    out,
+                    rows,
+                    latent,
+                }
+                .into(),
             );
         }
-        // d[mu | logvar] = KL gradient (written) + reparameterization gradient (added).
-        let grad_stats = rows_of(*self.enc_grad.last().unwrap(), rows, 2 * self.config.latent);
         ops.push(
             KlBackward {
                 stats: self.stats(rows),
+                column_kl,
                 grad_stats,
                 rows,
-                latent: self.config.latent,
+                latent,
             }
             .into(),
         );
         ops.push(
             ReparameterizeBackward {
-                grad_z: rows_of(self.grad_z, rows, self.config.latent),
+                grad_z,
                 stats: self.stats(rows),
-                eps: rows_of(self.eps, rows, self.config.latent),
+                eps: rows_of(self.eps, rows, latent),
                 grad_stats,
                 rows,
-                latent: self.config.latent,
+                latent,
             }
             .into(),
         );
-        for i in (0..self.layout.encoder.len()).rev() {
-            let layer = &self.layout.encoder[i];
-            let (input, grad_in) = if i == 0 {
-                (self.input, None)
-            } else {
-                (
-                    self.enc_out[i - 1],
-                    Some(rows_of(self.enc_grad[i - 1], rows, layer.inputs)),
-                )
-            };
-            self.dense_backward(
-                &mut ops,
-                layer,
-                rows_of(input, rows, layer.inputs),
-                self.enc_out[i],
-                self.enc_grad[i],
-                grad_in,
-                rows,
+        let input = rows_of(self.input, rows, self.config.input_dim);
+        self.side_backward(
+            &mut ops,
+            &self.encoder,
+            input,
+            None,
+            rows,
+            options.dropout_encoder,
+        );
+        ops
+    }
+
+    /// One Adam/AdamW update of every parameter, in one dispatch; with `clip`, the gradient's
+    /// squared global norm is reduced first (into `Metric::GradNormSq`) and clipped to.
+    pub fn optimizer_step(&self, clip: bool) -> Vec<Op> {
+        let n = self.layout.len;
+        let grads = View::whole(self.grads, n);
+        let mut ops = Vec::new();
+        if clip {
+            let partials = rows_of(self.norm_partials, 1, partials_for(n));
+            ops.push(
+                SquareSums {
+                    src: grads,
+                    partials,
+                }
+                .into(),
+            );
+            self.sum_metric(&mut ops, partials, Metric::GradNormSq, false);
+        }
+        ops.push(
+            Adam {
+                params: View::whole(self.params, n),
+                grads,
+                m: View::whole(self.adam_m, n),
+                v: View::whole(self.adam_v, n),
+                norm_sq: clip.then(|| self.metric(Metric::GradNormSq)),
+            }
+            .into(),
+        );
+        ops
+    }
+
+    /// A whole training step on the batch perm[frame.batch_start ..][.. rows].
+    pub fn train_step(
+        &self,
+        data: &DeviceData,
+        perm: View,
+        rows: usize,
+        options: &StepOptions,
+    ) -> Vec<Op> {
+        let mut ops = self.forward_backward(data, perm, rows, options);
+        ops.extend(self.optimizer_step(options.clip));
+        ops
+    }
+
+    /// Losses of a batch with one z sample per image, added to the metrics of `set`; with
+    /// `moments`, the posterior means' sums and squares are added up too (`active_units`).
+    pub fn eval_batch(
+        &self,
+        data: &DeviceData,
+        perm: View,
+        rows: usize,
+        set: EvalSet,
+        moments: bool,
+    ) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let (bce, kl) = self.forward_losses(&mut ops, data, perm, rows, EVAL_STREAM, None);
+        let (bce_metric, kl_metric) = match set {
+            EvalSet::Test => (Metric::EvalBce, Metric::EvalKl),
+            EvalSet::Validation => (Metric::ValBce, Metric::ValKl),
+        };
+        self.sum_metric(&mut ops, bce, bce_metric, true);
+        self.sum_metric(&mut ops, kl, kl_metric, true);
+        if moments {
+            let latent = self.config.latent;
+            ops.push(
+                ColumnMoments {
+                    x: self.stats(rows),
+                    out: rows_of(self.moments, 2, latent),
+                    rows,
+                    cols: latent,
+                    stride: 2 * latent,
+                    accumulate: true,
+                }
+                .into(),
             );
         }
         ops
     }
 
-    /// One Adam/AdamW update of every parameter, in one dispatch.
-    pub fn optimizer_step(&self) -> Op {
-        let n = self.layout.len;
-        Adam {
-            params: View::whole(self.params, n),
-            grads: View::whole(self.grads, n),
-            m: View::whole(self.adam_m, n),
-            v: View::whole(self.adam_v, n),
-        }
-        .into()
-    }
-
-    /// A whole training step on the batch perm[frame.batch_start ..][.. rows].
-    pub fn train_step(&self, data: &DeviceData, perm: View, rows: usize) -> Vec<Op> {
-        let mut ops = self.forward_backward(data, perm, rows);
-        ops.push(self.optimizer_step());
-        ops
-    }
-
-    /// Losses of a batch with one z sample per image, added to the Eval metrics.
-    pub fn eval_batch(&self, data: &DeviceData, perm: View, rows: usize) -> Vec<Op> {
-        let mut ops = Vec::new();
-        let (bce, kl) = self.forward_losses(&mut ops, data, perm, rows, EVAL_STREAM, false);
-        self.sum_metric(&mut ops, bce, Metric::EvalBce, true);
-        self.sum_metric(&mut ops, kl, Metric::EvalKl, true);
-        ops
+    /// The number of latent dimensions whose posterior mean varies over the images added up since
+    /// `reset_metrics` by more than `threshold` (Burda et al. 2016 use 0.01), out of `images`.
+    pub fn active_units<B: Backend>(
+        &self,
+        backend: &mut B,
+        images: usize,
+        threshold: f64,
+    ) -> Result<usize, BackendError> {
+        let latent = self.config.latent;
+        let sums = backend.read_f32(self.moments, 0, 2 * latent)?;
+        let n = images.max(1) as f64;
+        Ok((0..latent)
+            .filter(|&j| {
+                let mean = f64::from(sums[j]) / n;
+                f64::from(sums[latent + j]) / n - mean * mean > threshold
+            })
+            .count())
     }
 
     /// `rows` images decoded from z ~ N(0, I) (Philox at frame.seed, frame.step, SAMPLE_STREAM),
@@ -526,8 +761,13 @@ impl Vae {
             stream: SAMPLE_STREAM,
         }
         .into()];
-        self.decode(&mut ops, rows, Activation::Sigmoid);
+        self.decode_probabilities(&mut ops, rows);
         ops
+    }
+
+    fn decode_probabilities(&self, ops: &mut Vec<Op>, rows: usize) {
+        let z = rows_of(self.z, rows, self.config.latent);
+        self.side_forward(ops, &self.decoder, z, rows, Activation::Sigmoid, 0.0);
     }
 
     /// The images perm[frame.batch_start ..][.. rows] passed through the encoder's mean and the
@@ -535,10 +775,18 @@ impl Vae {
     pub fn reconstruct(&self, data: &DeviceData, perm: View, rows: usize) -> Vec<Op> {
         self.check_rows(rows);
         let mut ops = Vec::new();
-        self.gather(&mut ops, data, perm, rows);
-        self.encode(&mut ops, rows);
+        self.gather(&mut ops, data, perm, rows, false);
+        let input = rows_of(self.input, rows, self.config.input_dim);
+        self.side_forward(
+            &mut ops,
+            &self.encoder,
+            input,
+            rows,
+            Activation::Identity,
+            0.0,
+        );
         self.reparameterize(&mut ops, rows, EVAL_STREAM, false);
-        self.decode(&mut ops, rows, Activation::Sigmoid);
+        self.decode_probabilities(&mut ops, rows);
         ops
     }
 
@@ -546,7 +794,7 @@ impl Vae {
     pub fn decode_given(&self, rows: usize) -> Vec<Op> {
         self.check_rows(rows);
         let mut ops = Vec::new();
-        self.decode(&mut ops, rows, Activation::Sigmoid);
+        self.decode_probabilities(&mut ops, rows);
         ops
     }
 
@@ -563,8 +811,28 @@ impl Vae {
         backend.read_f32(self.grads, 0, self.layout.len)
     }
 
+    /// Adam's first and second moments (for a resumable training state).
+    pub fn read_moments<B: Backend>(
+        &self,
+        backend: &mut B,
+    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
+        Ok((
+            backend.read_f32(self.adam_m, 0, self.layout.len)?,
+            backend.read_f32(self.adam_v, 0, self.layout.len)?,
+        ))
+    }
+
+    pub fn write_moments<B: Backend>(&self, backend: &mut B, m: &[f32], v: &[f32]) {
+        assert_eq!(m.len(), self.layout.len, "first moment length");
+        assert_eq!(v.len(), self.layout.len, "second moment length");
+        backend.write_f32(self.adam_m, 0, m);
+        backend.write_f32(self.adam_v, 0, v);
+    }
+
+    /// Zeroes the loss sums and the posterior-mean moments.
     pub fn reset_metrics<B: Backend>(&self, backend: &mut B) {
         backend.write_f32(self.metrics, 0, &[0.0; METRIC_SLOTS]);
+        backend.write_f32(self.moments, 0, &vec![0.0; 2 * self.config.latent]);
     }
 
     pub fn read_metrics<B: Backend>(&self, backend: &mut B) -> Result<MetricValues, BackendError> {

@@ -7,7 +7,7 @@ use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
 use crate::gpu::GpuBackend;
 use crate::kernels::{MatmulStrategy, Op};
-use crate::model::{init_parameters, DeviceData, Vae, VaeConfig};
+use crate::model::{init_parameters, DeviceData, StepOptions, Vae, VaeConfig};
 use crate::ops::{Frame, View};
 use crate::optim::AdamConfig;
 
@@ -146,7 +146,7 @@ pub fn run(
     for &batch in &options.batch_sizes {
         let batch = batch.clamp(1, largest);
         progress(&format!("batch {batch}"));
-        let ops = vae.train_step(&data, perm, batch);
+        let ops = vae.train_step(&data, perm, batch, &StepOptions::default());
         let mut programs = vec![backend.prepare(&ops)?];
         if let Some(baseline) = options.baseline {
             backend.set_matmul_strategy(baseline)?;
@@ -189,7 +189,7 @@ pub fn run(
 
     // Each kernel of one step, alone: `kernel_reps` dispatches of it in one submit.
     let batch = options.kernel_batch.clamp(1, largest);
-    let ops = vae.train_step(&data, perm, batch);
+    let ops = vae.train_step(&data, perm, batch, &StepOptions::default());
     let mut kernels = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         progress(&format!(

@@ -1,7 +1,10 @@
 //! What the commands do, above the model: training epochs, run folders, sampling, benchmarks.
 
 pub mod bench;
+pub mod options;
 pub mod run_dir;
 pub mod sample;
+pub mod state;
+pub mod sweep;
 pub mod train;
 pub mod trainer;

@@ -13,6 +13,7 @@ pub const METRICS_JSONL: &str = "metrics.jsonl";
 pub const METRICS_CSV: &str = "metrics.csv";
 pub const SAMPLES_PNG: &str = "samples.png";
 pub const RECONSTRUCTIONS_PNG: &str = "reconstructions.png";
+pub const SUMMARY_JSON: &str = "summary.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
@@ -24,6 +25,8 @@ pub enum RunDirError {
     },
     #[error("{0}: already holds files of another run; choose another --run-dir (nothing was overwritten)")]
     NotEmpty(PathBuf),
+    #[error("{0}: not a run folder that can be resumed (it has no {file}); give the folder `vae-gpu train` wrote", file = super::state::STATE_FILE)]
+    NotResumable(PathBuf),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
@@ -61,26 +64,7 @@ pub fn utc_timestamp(unix_seconds: u64) -> String {
 impl RunDir {
     /// A new folder `<root>/<timestamp>` (with `-2`, `-3`, … if that exists).
     pub fn create_timestamped(root: &Path) -> Result<Self, RunDirError> {
-        fs::create_dir_all(root).map_err(io(root))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let stamp = utc_timestamp(now);
-        for n in 1.. {
-            let name = if n == 1 {
-                stamp.clone()
-            } else {
-                format!("{stamp}-{n}")
-            };
-            let path = root.join(name);
-            match fs::create_dir(&path) {
-                Ok(()) => return Self::initialized(path),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io(&path)(e)),
-            }
-        }
-        unreachable!("an unbounded search ends with a free name")
+        Self::initialized(new_timestamped_folder(root, "")?)
     }
 
     /// Fails if a run could not be written at `path` (it holds files, or is not a folder), without
@@ -102,6 +86,16 @@ impl RunDir {
         Self::initialized(path.to_path_buf())
     }
 
+    /// A run folder written before, to resume: it must hold a training state.
+    pub fn open_existing(path: &Path) -> Result<Self, RunDirError> {
+        if !path.join(super::state::STATE_FILE).is_file() {
+            return Err(RunDirError::NotResumable(path.to_path_buf()));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
     fn initialized(path: PathBuf) -> Result<Self, RunDirError> {
         let csv = path.join(METRICS_CSV);
         fs::write(&csv, format!("{}\n", CSV_COLUMNS.join(","))).map_err(io(&csv))?;
@@ -114,25 +108,55 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// Appends one epoch to metrics.jsonl and metrics.csv.
+    /// Appends one epoch to metrics.jsonl and metrics.csv (a value that is not there, such as the
+    /// validation loss without a split, is an empty cell).
     pub fn append_metrics(&self, m: &EpochMetrics) -> Result<(), RunDirError> {
         let jsonl = self.file(METRICS_JSONL);
-        let line = serde_json::to_string(m).expect("metrics serialize");
-        append(&jsonl, &format!("{line}\n"))?;
+        let value = serde_json::to_value(m).expect("metrics serialize");
+        append(&jsonl, &format!("{value}\n"))?;
+        let cell = |column: &str| match &value[column] {
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let row: Vec<String> = CSV_COLUMNS.iter().map(|c| cell(c)).collect();
+        append(&self.file(METRICS_CSV), &format!("{}\n", row.join(",")))
+    }
+
+    /// Keeps the metrics of the first `epochs` epochs only: a resume continues from its state's
+    /// epoch, and a run killed between its metrics line and its state must not count an epoch
+    /// twice.
+    pub fn keep_epochs(&self, epochs: usize) -> Result<(), RunDirError> {
+        let jsonl = self.file(METRICS_JSONL);
+        let text = fs::read_to_string(&jsonl).map_err(io(&jsonl))?;
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                value["epoch"]
+                    .as_u64()
+                    .is_some_and(|e| e as usize <= epochs)
+            })
+            .collect();
         let csv = self.file(METRICS_CSV);
-        let row = [
-            m.epoch.to_string(),
-            m.train_loss.to_string(),
-            m.train_reconstruction.to_string(),
-            m.train_kl.to_string(),
-            m.test_loss.to_string(),
-            m.test_reconstruction.to_string(),
-            m.test_kl.to_string(),
-            m.seconds.to_string(),
-            m.images_per_second.to_string(),
-            m.learning_rate.to_string(),
-        ];
-        append(&csv, &format!("{}\n", row.join(",")))
+        let csv_text = fs::read_to_string(&csv).map_err(io(&csv))?;
+        let csv_kept: Vec<&str> = csv_text.lines().take(kept.len() + 1).collect();
+        write_atomic(
+            &jsonl,
+            &kept.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )?;
+        write_atomic(
+            &csv,
+            &csv_kept
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        )
+    }
+
+    /// Writes `summary.json` (replacing an earlier one atomically).
+    pub fn write_summary(&self, summary: &serde_json::Value) -> Result<(), RunDirError> {
+        let text = serde_json::to_string_pretty(summary).expect("summary serializes");
+        write_atomic(&self.file(SUMMARY_JSON), &format!("{text}\n"))
     }
 
     /// Points `<root>/latest` at this run (replaced atomically: a new link renamed over the old).
@@ -149,18 +173,57 @@ impl RunDir {
     }
 }
 
-const CSV_COLUMNS: [&str; 10] = [
+/// Creates `<root>/<prefix><UTC timestamp>` (with `-2`, `-3`, … if that exists) and returns it.
+pub fn new_timestamped_folder(root: &Path, prefix: &str) -> Result<PathBuf, RunDirError> {
+    fs::create_dir_all(root).map_err(io(root))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stamp = format!("{prefix}{}", utc_timestamp(now));
+    for n in 1.. {
+        let name = if n == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let path = root.join(name);
+        match fs::create_dir(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    unreachable!("an unbounded search ends with a free name")
+}
+
+/// The columns of metrics.csv: the fields of `EpochMetrics`.
+const CSV_COLUMNS: [&str; 17] = [
     "epoch",
     "train_loss",
     "train_reconstruction",
     "train_kl",
+    "val_loss",
+    "val_reconstruction",
+    "val_kl",
     "test_loss",
     "test_reconstruction",
     "test_kl",
+    "active_units",
+    "learning_rate",
+    "kl_weight",
+    "grad_norm",
+    "best_epoch",
     "seconds",
     "images_per_second",
-    "learning_rate",
 ];
+
+/// Replaces `path` by `text` atomically: written beside it, then renamed over it.
+fn write_atomic(path: &Path, text: &str) -> Result<(), RunDirError> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&temporary, text).map_err(io(&temporary))?;
+    fs::rename(&temporary, path).map_err(io(path))
+}
 
 fn append(path: &Path, text: &str) -> Result<(), RunDirError> {
     let mut file = fs::OpenOptions::new()
@@ -191,6 +254,40 @@ fn make_link(target: &Path, link: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_columns_are_the_metrics_fields() {
+        let metrics = EpochMetrics {
+            epoch: 1,
+            train_loss: 0.0,
+            train_reconstruction: 0.0,
+            train_kl: 0.0,
+            val_loss: None,
+            val_reconstruction: None,
+            val_kl: None,
+            test_loss: 0.0,
+            test_reconstruction: 0.0,
+            test_kl: 0.0,
+            active_units: 0,
+            learning_rate: 0.0,
+            kl_weight: 0.0,
+            grad_norm: None,
+            best_epoch: 1,
+            seconds: 0.0,
+            images_per_second: 0.0,
+        };
+        let value = serde_json::to_value(&metrics).unwrap();
+        let mut fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut columns = CSV_COLUMNS.to_vec();
+        fields.sort_unstable();
+        columns.sort_unstable();
+        assert_eq!(fields, columns);
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

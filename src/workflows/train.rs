@@ -1,19 +1,24 @@
-//! `vae-gpu train` as a workflow: checks what needs no device first (options, model shape, run
-//! folder), then opens the backend, runs the epochs, writes the checkpoint and metrics after each
-//! one, the sample and reconstruction grids at the end, and points `<runs>/latest` at the run.
+//! `vae-gpu train` as a workflow: checks what needs no device first (options, model shape, split,
+//! run folder), then opens the backend and runs the epochs. After each one it writes the
+//! checkpoint of the best epoch so far (`model.safetensors`), the metrics line and the resumable
+//! state (`state.safetensors`); at the end the grids, `summary.json` and the `latest` link.
+//! `resume` continues a run from its state, in its folder, exactly as if it had not stopped.
 //! What the user sees along the way goes through a `TrainObserver`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::backend::{Backend, BackendError};
 use crate::checkpoint::{self, CheckpointError};
-use crate::data::Dataset;
+use crate::data::{DataSource, Dataset};
 use crate::image_grid::{grid_image, save_png, ImageError};
 use crate::model::{to_named_tensors, VaeConfig};
 
 use super::run_dir::{self, RunDir, RunDirError};
 use super::sample::{self, grid_columns, IMAGE_HEIGHT_KEY, IMAGE_WIDTH_KEY};
+use super::state::{SavedState, StateError, STATE_FILE};
 use super::trainer::{EpochMetrics, Progress, TrainError, TrainOptions, Trainer};
 
 /// Images in the run's sample grid, and test images in its reconstruction grid.
@@ -36,16 +41,50 @@ pub struct RunStart<'a> {
     pub model: &'a VaeConfig,
     pub parameters: usize,
     pub options: &'a TrainOptions,
+    pub train_images: usize,
+    pub validation_images: usize,
     pub run: &'a Path,
+    /// Epochs already done (a resumed run).
+    pub resumed_after: usize,
 }
 
-/// What the run wrote.
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// It ran the epochs asked for.
+    Epochs,
+    /// Early stopping: no validation improvement for `--patience` epochs.
+    Patience,
+    /// The loss became NaN or infinite.
+    Diverged,
+}
+
+impl StopReason {
+    pub fn describe(self, patience: usize) -> String {
+        match self {
+            StopReason::Epochs => "it ran every epoch asked for".to_string(),
+            StopReason::Patience => {
+                format!("no validation improvement for {patience} epochs (--patience)")
+            }
+            StopReason::Diverged => "the loss diverged".to_string(),
+        }
+    }
+}
+
+/// `summary.json`: why the run ended and which epoch the checkpoint holds.
+#[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub run: PathBuf,
     /// `<runs>/latest`, when it was pointed at this run.
     pub latest: Option<PathBuf>,
+    pub stop_reason: StopReason,
+    pub epochs_run: usize,
+    /// The epoch `model.safetensors` holds, and its metrics.
+    pub best_epoch: usize,
+    pub best: EpochMetrics,
+    /// The files the run wrote.
     pub files: Vec<PathBuf>,
-    pub last: EpochMetrics,
 }
 
 /// Hears about a training run as it goes (the command line prints it).
@@ -63,6 +102,8 @@ pub enum TrainRunError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -71,7 +112,12 @@ pub enum TrainRunError {
     Open(OpenError),
     #[error("{error}; {kept}. Try a lower --lr.")]
     Diverged { error: TrainError, kept: String },
+    #[error("{0}")]
+    Resume(String),
 }
+
+/// Opening a backend: whatever went wrong, for the user to read.
+pub type OpenError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The checkpoint's metadata: the model config, the image shape and where the weights came from.
 pub fn checkpoint_metadata(
@@ -87,52 +133,140 @@ pub fn checkpoint_metadata(
     put("epochs", metrics.epoch.to_string());
     put("seed", options.seed.to_string());
     put("test_loss", format!("{:.4}", metrics.test_loss));
+    if let Some(val) = metrics.val_loss {
+        put("val_loss", format!("{val:.4}"));
+    }
+    put("binarize", json_name(&options.binarize));
     put("data", dataset.name.clone());
     put("writer", format!("vae-gpu {}", env!("CARGO_PKG_VERSION")));
     metadata
 }
 
+fn json_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Trains on `dataset` and writes a run folder. `open` is called only after every check that
 /// needs no device has passed.
-/// Opening a backend: whatever went wrong, for the user to read.
-pub type OpenError = Box<dyn std::error::Error + Send + Sync>;
-
 pub fn run<B: Backend>(
     dataset: &Dataset,
+    source: &DataSource,
     options: TrainOptions,
     place: &RunPlace,
     open: impl FnOnce() -> Result<B, OpenError>,
     observer: &mut dyn TrainObserver,
 ) -> Result<RunSummary, TrainRunError> {
-    options.validate()?;
-    options.model_for(dataset)?;
+    options.check(dataset)?;
     if let Some(path) = &place.run_dir {
         RunDir::check_available(path)?;
     }
     let backend = open().map_err(TrainRunError::Open)?;
-    let device = backend.describe();
-    let mut trainer = Trainer::new(backend, dataset, options)?;
+    let trainer = Trainer::new(backend, dataset, options)?;
     let run = match &place.run_dir {
         Some(path) => RunDir::create_at(path)?,
         None => RunDir::create_timestamped(&place.runs)?,
     };
+    let summary = train_epochs(trainer, dataset, source, &run, None, observer)?;
+    finish(summary, &run, place)
+}
+
+/// Continues the run in `run_dir` from its `state.safetensors` up to `epochs` epochs in all (the
+/// run's own number without it). `dataset` must be the run's data (`SavedState::data`).
+pub fn resume<B: Backend>(
+    run_dir: &Path,
+    saved: SavedState,
+    dataset: &Dataset,
+    epochs: Option<usize>,
+    runs: &Path,
+    open: impl FnOnce() -> Result<B, OpenError>,
+    observer: &mut dyn TrainObserver,
+) -> Result<RunSummary, TrainRunError> {
+    let run = RunDir::open_existing(run_dir)?;
+    if dataset.fingerprint() != saved.data_fingerprint {
+        return Err(TrainRunError::Resume(format!(
+            "{}: the data ({}) is not what the run was trained on; resume needs the same images",
+            run_dir.display(),
+            dataset.name
+        )));
+    }
+    let mut options = saved.options.clone();
+    let done = saved.state.epochs_done;
+    if let Some(epochs) = epochs {
+        if epochs <= done {
+            return Err(TrainRunError::Resume(format!(
+                "--epochs {epochs}: {} has done {done} epochs already; --epochs counts all of them, so ask for more",
+                run_dir.display()
+            )));
+        }
+        options.epochs = epochs;
+    }
+    if done >= options.epochs {
+        return Err(TrainRunError::Resume(format!(
+            "{} has run all its {} epochs; give a larger --epochs to go on",
+            run_dir.display(),
+            options.epochs
+        )));
+    }
+    options.check(dataset)?;
+    let mut backend = open().map_err(TrainRunError::Open)?;
+    backend.set_tuning(saved.tuning)?;
+    let mut trainer = Trainer::new(backend, dataset, options)?;
+    if trainer.vae.layout.len != saved.tensors[0].len() {
+        return Err(TrainRunError::Resume(format!(
+            "{}: the state holds {} parameters, the model {}",
+            run_dir.display(),
+            saved.tensors[0].len(),
+            trainer.vae.layout.len
+        )));
+    }
+    trainer.restore(saved.state.clone(), &saved.tensors);
+    run.keep_epochs(done)?;
+    let place = RunPlace {
+        runs: runs.to_path_buf(),
+        run_dir: Some(run_dir.to_path_buf()),
+    };
+    let summary = train_epochs(trainer, dataset, &saved.data, &run, Some(done), observer)?;
+    finish(summary, &run, &place)
+}
+
+/// What the epochs loop hands to `finish`.
+struct Finished {
+    stop_reason: StopReason,
+    epochs_run: usize,
+    best: EpochMetrics,
+}
+
+fn train_epochs<B: Backend>(
+    mut trainer: Trainer<B>,
+    dataset: &Dataset,
+    source: &DataSource,
+    run: &RunDir,
+    resumed_after: Option<usize>,
+    observer: &mut dyn TrainObserver,
+) -> Result<Finished, TrainRunError> {
     observer.started(&RunStart {
-        device,
+        device: trainer.backend.describe(),
         dataset,
         model: &trainer.vae.config,
         parameters: trainer.vae.layout.parameter_count(),
         options: &trainer.options,
+        train_images: trainer.train_count(),
+        validation_images: trainer.validation_count(),
         run: &run.path,
+        resumed_after: resumed_after.unwrap_or(0),
     });
-
     let checkpoint_path = run.file(run_dir::CHECKPOINT_FILE);
     let epochs = trainer.options.epochs;
-    let mut last: Option<EpochMetrics> = None;
-    for _ in 0..epochs {
+    let mut best: Option<EpochMetrics> = resumed_after.and_then(|_| best_from_metrics(run));
+    let mut stop_reason = StopReason::Epochs;
+    while trainer.state.epochs_done < epochs {
         let metrics = match trainer.run_epoch(observer) {
             Ok(metrics) => metrics,
             Err(error @ TrainError::Diverged { .. }) => {
-                let kept = match &last {
+                let kept = match &best {
                     Some(m) => format!(
                         "the checkpoint of epoch {} is kept at {}",
                         m.epoch,
@@ -140,22 +274,80 @@ pub fn run<B: Backend>(
                     ),
                     None => "no epoch finished, so no checkpoint was written".to_string(),
                 };
+                if let Some(best) = &best {
+                    let summary =
+                        summary_json(StopReason::Diverged, trainer.state.epochs_done, best);
+                    run.write_summary(&summary)?;
+                }
                 return Err(TrainRunError::Diverged { error, kept });
             }
             Err(error) => return Err(error.into()),
         };
         observer.epoch_finished(&metrics, epochs);
-        let metadata =
-            checkpoint_metadata(&trainer.vae.config, dataset, &trainer.options, &metrics);
-        let parameters = trainer.parameters()?;
-        let tensors = to_named_tensors(&trainer.vae.layout, &parameters);
-        checkpoint::save(&checkpoint_path, &tensors, &metadata)?;
+        if trainer.last_epoch_is_best() {
+            let metadata =
+                checkpoint_metadata(&trainer.vae.config, dataset, &trainer.options, &metrics);
+            let parameters = trainer.parameters()?;
+            let tensors = to_named_tensors(&trainer.vae.layout, &parameters);
+            checkpoint::save(&checkpoint_path, &tensors, &metadata)?;
+            best = Some(metrics.clone());
+        }
         run.append_metrics(&metrics)?;
-        last = Some(metrics);
+        // Last, so that a state never runs ahead of the checkpoint and metrics it describes.
+        let saved = SavedState {
+            options: trainer.options.clone(),
+            state: trainer.state.clone(),
+            tuning: trainer.backend.tuning(),
+            data: source.clone(),
+            data_fingerprint: dataset.fingerprint(),
+            tensors: trainer.snapshot()?,
+        };
+        saved.save(&run.file(STATE_FILE))?;
+        if trainer.patience_ran_out() {
+            stop_reason = StopReason::Patience;
+            break;
+        }
     }
-    let last = last.expect("at least one epoch ran");
-    write_grids(&mut trainer, dataset, &run)?;
+    let best = best.expect("at least one epoch ran");
+    write_grids(&mut trainer, dataset, run, &best)?;
+    Ok(Finished {
+        stop_reason,
+        epochs_run: trainer.state.epochs_done,
+        best,
+    })
+}
 
+/// The best epoch's metrics line of a run folder (for a resumed run's summary).
+fn best_from_metrics(run: &RunDir) -> Option<EpochMetrics> {
+    let text = std::fs::read_to_string(run.file(run_dir::METRICS_JSONL)).ok()?;
+    let all: Vec<EpochMetrics> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let best_epoch = all.last()?.best_epoch;
+    all.into_iter().find(|m| m.epoch == best_epoch)
+}
+
+fn summary_json(
+    stop_reason: StopReason,
+    epochs_run: usize,
+    best: &EpochMetrics,
+) -> serde_json::Value {
+    serde_json::json!({
+        "stop_reason": stop_reason,
+        "epochs_run": epochs_run,
+        "best_epoch": best.epoch,
+        "best": best,
+    })
+}
+
+fn finish(finished: Finished, run: &RunDir, place: &RunPlace) -> Result<RunSummary, TrainRunError> {
+    let Finished {
+        stop_reason,
+        epochs_run,
+        best,
+    } = finished;
+    run.write_summary(&summary_json(stop_reason, epochs_run, &best))?;
     let latest = if place.run_dir.is_none() || run.path.starts_with(&place.runs) {
         run.mark_latest(&place.runs)?;
         Some(place.runs.join(run_dir::LATEST))
@@ -164,8 +356,10 @@ pub fn run<B: Backend>(
     };
     let files = [
         run_dir::CHECKPOINT_FILE,
+        STATE_FILE,
         run_dir::METRICS_JSONL,
         run_dir::METRICS_CSV,
+        run_dir::SUMMARY_JSON,
         run_dir::SAMPLES_PNG,
         run_dir::RECONSTRUCTIONS_PNG,
     ]
@@ -173,20 +367,34 @@ pub fn run<B: Backend>(
     .map(|name| run.file(name))
     .collect();
     Ok(RunSummary {
-        run: run.path,
+        run: run.path.clone(),
         latest,
+        stop_reason,
+        epochs_run,
+        best_epoch: best.epoch,
+        best,
         files,
-        last,
     })
 }
 
 /// samples.png (draws z ~ N(0, I) from the run's seed) and reconstructions.png (the first test
-/// images above their reconstructions through the posterior mean).
+/// images above their reconstructions through the posterior mean), both from the best epoch's
+/// parameters.
 fn write_grids<B: Backend>(
     trainer: &mut Trainer<B>,
     dataset: &Dataset,
     run: &RunDir,
+    best: &EpochMetrics,
 ) -> Result<(), TrainRunError> {
+    if best.epoch != trainer.state.epochs_done {
+        let (tensors, _) = checkpoint::load(&run.file(run_dir::CHECKPOINT_FILE))?;
+        let config = trainer.vae.config.clone();
+        let parameters = crate::model::from_named_tensors(&config, &trainer.vae.layout, &tensors)
+            .map_err(|e| TrainRunError::Resume(e.to_string()))?;
+        trainer
+            .vae
+            .write_parameters(&mut trainer.backend, &parameters);
+    }
     let (height, width) = (dataset.rows, dataset.cols);
     let n = SAMPLE_GRID.min(trainer.vae.capacity);
     let pixels = trainer.samples(n, trainer.options.seed)?;

@@ -1,99 +1,89 @@
-//! Epochs of training and evaluation on one backend: the data set resident on the device, one
-//! shuffled permutation per epoch, programs built once, loss sums read back once per report.
+//! Epochs of training and evaluation on one backend: the data set resident on the device, a
+//! validation split carved from the training images, one shuffled permutation per epoch, programs
+//! built once, loss sums read back once per report, and the state a resume needs.
 
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use crate::backend::{Backend, BackendError};
-use crate::data::Dataset;
-use crate::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
+use crate::data::{binarized, Binarize, Dataset};
+use crate::model::{init_parameters, DeviceData, EvalSet, Metric, StepOptions, Vae};
 use crate::ops::{BufferId, Frame, View};
-use crate::optim::AdamConfig;
 use crate::rng::PhiloxStream;
 
-/// Host Philox stream of the per-epoch shuffles (epoch number added).
+pub use super::options::{EarlyStopping, TrainOptions};
+
+/// Host Philox streams of the per-epoch shuffles (epoch number added) and of the validation split.
 const SHUFFLE_STREAM: u32 = 0x5000;
+const VALIDATION_STREAM: u32 = 0x7A1;
 /// Rows per evaluation replay.
 pub const EVAL_BATCH: usize = 500;
+/// A latent dimension is active when its posterior mean varies over the data by more than this
+/// (Burda, Grosse & Salakhutdinov 2016).
+pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
 
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    pub model: VaeConfig,
-    pub adam: AdamConfig,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub seed: u64,
-}
-
-impl TrainOptions {
-    /// Checks everything but the model's input size, which comes from the data; the model's shape
-    /// is checked by `VaeConfig::validate` once the data has set it.
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: &str| Err(TrainError::Options(m.to_string()));
-        if self.batch_size == 0 {
-            return bad("the batch size must be at least 1");
-        }
-        if self.epochs == 0 {
-            return bad("the number of epochs must be at least 1");
-        }
-        if !(self.adam.lr.is_finite() && self.adam.lr > 0.0) {
-            return bad("the learning rate must be a positive number");
-        }
-        if !(self.adam.weight_decay.is_finite() && self.adam.weight_decay >= 0.0) {
-            return bad("the weight decay must be 0 or a positive number");
-        }
-        Ok(())
-    }
-
-    /// The model for this data: the input size set from it, the whole shape checked.
-    pub fn model_for(&self, dataset: &Dataset) -> Result<VaeConfig, TrainError> {
-        let mut model = self.model.clone();
-        model.input_dim = dataset.dim();
-        model.validate()?;
-        Ok(model)
-    }
-
-    /// The canonical PyTorch VAE example's settings.
-    pub fn mnist_default() -> Self {
-        Self {
-            model: VaeConfig::mnist_default(),
-            adam: AdamConfig::default(),
-            batch_size: 128,
-            epochs: 10,
-            seed: 1,
-        }
-    }
-}
-
-/// One epoch's numbers, in nats per image.
-#[derive(Clone, Debug, serde::Serialize)]
+/// One epoch's numbers, losses in nats per image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,
     pub train_reconstruction: f64,
     pub train_kl: f64,
+    /// On the validation split, when there is one.
+    pub val_loss: Option<f64>,
+    pub val_reconstruction: Option<f64>,
+    pub val_kl: Option<f64>,
     pub test_loss: f64,
     pub test_reconstruction: f64,
     pub test_kl: f64,
+    /// Latent dimensions whose posterior mean varies by more than 0.01 over the validation split
+    /// (the test set without one).
+    pub active_units: usize,
+    /// The learning rate and KL weight of the epoch's last step.
+    pub learning_rate: f32,
+    pub kl_weight: f32,
+    /// The gradient's global norm at the epoch's last step, before clipping (only when clipping).
+    pub grad_norm: Option<f64>,
+    /// The epoch of the best validation loss so far (this one, without a validation split).
+    pub best_epoch: usize,
     /// Wall time of the epoch, evaluation included.
     pub seconds: f64,
     /// Training images per second (evaluation excluded).
     pub images_per_second: f64,
-    pub learning_rate: f32,
 }
 
 impl EpochMetrics {
     pub fn is_finite(&self) -> bool {
         [self.train_loss, self.test_loss]
             .iter()
+            .chain(&self.val_loss)
             .all(|v| v.is_finite())
     }
+}
+
+/// Where a run stands between epochs: with the parameters and Adam's moments, everything a resume
+/// needs to continue exactly as the uninterrupted run would.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingState {
+    /// Training steps taken (the RNG step and Adam's t − 1 of the next one).
+    pub steps: u64,
+    pub epochs_done: usize,
+    /// Product of the plateau reductions of the learning rate so far.
+    pub plateau_scale: f32,
+    pub plateau_best: Option<f64>,
+    pub plateau_bad_epochs: usize,
+    /// Best validation loss so far and its epoch; epochs since it.
+    pub best_val_loss: Option<f64>,
+    pub best_epoch: usize,
+    pub bad_epochs: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
     Backend(#[from] BackendError),
-    #[error("invalid training options: {0}")]
+    #[error("{0}")]
     Options(String),
     #[error(transparent)]
     Model(#[from] crate::model::ConfigError),
@@ -101,7 +91,7 @@ pub enum TrainError {
     Diverged { epoch: usize, step: u64, loss: f32 },
 }
 
-/// A replayable program over `rows` rows.
+/// A replayable program over `rows` rows, and its tail.
 struct Batches<P> {
     full: P,
     tail: Option<P>,
@@ -139,6 +129,13 @@ impl<P> Batches<P> {
     }
 }
 
+/// A held-out set on the device: its permutation and its evaluation programs.
+struct HeldOut<P> {
+    perm: View,
+    count: usize,
+    batches: Batches<P>,
+}
+
 /// Progress reports while an epoch runs.
 pub trait Progress {
     /// `loss`: the last batch's loss per image, when it was read back.
@@ -152,20 +149,54 @@ impl Progress for Quiet {
     fn step(&mut self, _: usize, _: usize, _: usize, _: Option<f32>) {}
 }
 
+/// The images as the model sees them: (training data, evaluation data), binarized as asked.
+fn resident_data<B: Backend>(
+    backend: &mut B,
+    dataset: &Dataset,
+    binarize: Binarize,
+) -> Result<(DeviceData, DeviceData), BackendError> {
+    let dim = dataset.dim();
+    Ok(match binarize {
+        Binarize::None => {
+            let data = DeviceData::upload(backend, &dataset.images, dim)?;
+            (data, data)
+        }
+        Binarize::Static => {
+            let data = DeviceData::upload(backend, &binarized(&dataset.images), dim)?;
+            (data, data)
+        }
+        Binarize::Dynamic => {
+            let gray = DeviceData::upload(backend, &dataset.images, dim)?;
+            let fixed = DeviceData::upload(backend, &binarized(&dataset.images), dim)?;
+            (gray, fixed)
+        }
+    })
+}
+
+/// (training indices, validation indices) of the training images: a seeded choice of
+/// `validation` of them, each list in ascending order.
+pub fn validation_split(train_count: usize, validation: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
+    let mut order: Vec<u32> = (0..train_count as u32).collect();
+    PhiloxStream::new(seed, VALIDATION_STREAM).shuffle(&mut order);
+    let (val, train) = order.split_at(validation);
+    let (mut train, mut val) = (train.to_vec(), val.to_vec());
+    train.sort_unstable();
+    val.sort_unstable();
+    (train, val)
+}
+
 pub struct Trainer<B: Backend> {
     pub backend: B,
     pub vae: Vae,
     pub options: TrainOptions,
-    data: DeviceData,
+    pub state: TrainingState,
+    step_options: StepOptions,
+    eval_data: DeviceData,
     train_perm: BufferId,
-    test_perm: BufferId,
-    train_count: usize,
-    test_count: usize,
+    train_indices: Vec<u32>,
     train: Batches<B::Program>,
-    eval: Batches<B::Program>,
-    /// Training steps taken (the RNG step and Adam's t − 1 of the next one).
-    pub steps: u64,
-    epochs_done: usize,
+    validation: Option<HeldOut<B::Program>>,
+    test: HeldOut<B::Program>,
     /// Seconds between progress read-backs (each one waits for the device).
     pub report_interval: f64,
 }
@@ -179,47 +210,71 @@ impl<B: Backend> Trainer<B> {
         options: TrainOptions,
     ) -> Result<Self, TrainError> {
         let mut options = options;
-        options.validate()?;
+        options.check(dataset)?;
         options.model = options.model_for(dataset)?;
-        let (train_count, test_count) = (dataset.train_count, dataset.test_count());
-        if train_count == 0 || test_count == 0 {
-            return Err(TrainError::Options(format!(
-                "{} has {train_count} training and {test_count} test images; both must be non-empty",
-                dataset.name
-            )));
-        }
+        let (train_count, val_count) = options.split_sizes(dataset)?;
+        let test_count = dataset.test_count();
+        let (train_indices, val_indices) =
+            validation_split(dataset.train_count, val_count, options.seed);
         let capacity = options
             .batch_size
             .min(train_count)
-            .max(EVAL_BATCH.min(test_count));
-        let data = DeviceData::upload(&mut backend, &dataset.images, dataset.dim())?;
-        let train_perm = backend.create_buffer("train permutation", train_count)?;
-        let test_perm = backend.create_buffer("test permutation", test_count)?;
-        let test_indices: Vec<u32> = (train_count as u32..dataset.count() as u32).collect();
-        backend.write_u32(test_perm, 0, &test_indices);
+            .max(EVAL_BATCH.min(test_count))
+            .max(EVAL_BATCH.min(val_count));
+        let (train_data, eval_data) = resident_data(&mut backend, dataset, options.binarize)?;
+        let mut perm_buffer = |label: &str, indices: &[u32]| -> Result<View, BackendError> {
+            let buffer = backend.create_buffer(label, indices.len().max(1))?;
+            backend.write_u32(buffer, 0, indices);
+            Ok(View::whole(buffer, indices.len()))
+        };
+        let train_view = perm_buffer("train permutation", &train_indices)?;
+        let val_perm = perm_buffer("validation images", &val_indices)?;
+        let test_indices: Vec<u32> = (dataset.train_count as u32..dataset.count() as u32).collect();
+        let test_perm = perm_buffer("test images", &test_indices)?;
+
         let vae = Vae::new(&mut backend, options.model.clone(), capacity)?;
         vae.write_parameters(&mut backend, &init_parameters(&vae.layout, options.seed));
-        let train_view = View::whole(train_perm, train_count);
-        let test_view = View::whole(test_perm, test_count);
+        let step_options = StepOptions {
+            dropout_encoder: options.dropout_encoder,
+            dropout_decoder: options.dropout_decoder,
+            binarize: options.binarize == Binarize::Dynamic,
+            free_bits: options.free_bits > 0.0,
+            clip: options.clip_grad_norm > 0.0,
+        };
         let train = Batches::new(train_count, options.batch_size, |rows| {
-            backend.prepare(&vae.train_step(&data, train_view, rows))
+            backend.prepare(&vae.train_step(&train_data, train_view, rows, &step_options))
         })?;
-        let eval = Batches::new(test_count, EVAL_BATCH, |rows| {
-            backend.prepare(&vae.eval_batch(&data, test_view, rows))
-        })?;
+        let mut held_out = |perm: View, count: usize, set: EvalSet, moments: bool| {
+            let batches = Batches::new(count, EVAL_BATCH, |rows| {
+                backend.prepare(&vae.eval_batch(&eval_data, perm, rows, set, moments))
+            })?;
+            Ok::<_, BackendError>(HeldOut {
+                perm,
+                count,
+                batches,
+            })
+        };
+        let validation = if val_count > 0 {
+            Some(held_out(val_perm, val_count, EvalSet::Validation, true)?)
+        } else {
+            None
+        };
+        let test = held_out(test_perm, test_count, EvalSet::Test, validation.is_none())?;
         Ok(Self {
             backend,
             vae,
+            state: TrainingState {
+                plateau_scale: 1.0,
+                ..TrainingState::default()
+            },
             options,
-            data,
-            train_perm,
-            test_perm,
-            train_count,
-            test_count,
+            step_options,
+            eval_data,
+            train_perm: train_view.buffer,
+            train_indices,
             train,
-            eval,
-            steps: 0,
-            epochs_done: 0,
+            validation,
+            test,
             report_interval: 0.5,
         })
     }
@@ -228,39 +283,65 @@ impl<B: Backend> Trainer<B> {
         self.train.count
     }
 
-    fn frame(&self, step: u32, batch_start: usize) -> Frame {
-        let mut frame = Frame::with_seed(self.options.seed);
-        frame.step = step;
+    /// The images each epoch trains on (the training split).
+    pub fn train_count(&self) -> usize {
+        self.train_indices.len()
+    }
+
+    pub fn validation_count(&self) -> usize {
+        self.validation.as_ref().map_or(0, |v| v.count)
+    }
+
+    /// The frame of training step `state.steps` on the batch starting at `batch_start`.
+    fn train_frame(&self, batch_start: usize) -> Frame {
+        let options = &self.options;
+        let state = &self.state;
+        let spe = self.train.count;
+        let epoch = state.epochs_done;
+        let lr = options.lr_schedule.lr_at(
+            options.adam.lr,
+            state.steps,
+            epoch,
+            spe,
+            state.plateau_scale,
+        );
+        let mut frame = Frame::with_seed(options.seed);
+        frame.step = state.steps as u32;
         frame.batch_start = batch_start as u32;
+        options.adam.fill_frame(&mut frame, state.steps + 1, lr);
+        frame.kl_weight = options.kl.at(state.steps, spe);
+        frame.l2 = options.l2;
+        frame.clip_norm = options.clip_grad_norm;
+        frame.free_bits = options.free_bits;
         frame
     }
 
-    /// One epoch: a seeded shuffle, every training batch, then the test set.
+    /// One epoch: a seeded shuffle, every training batch, then the validation and test sets with
+    /// the same draws of z every epoch (batch b of a held-out set always uses RNG step b).
     pub fn run_epoch<P: Progress + ?Sized>(
         &mut self,
         progress: &mut P,
     ) -> Result<EpochMetrics, TrainError> {
-        let epoch = self.epochs_done + 1;
+        let epoch = self.state.epochs_done + 1;
         let started = Instant::now();
-        let mut perm: Vec<u32> = (0..self.train_count as u32).collect();
+        let mut perm = self.train_indices.clone();
         PhiloxStream::new(self.options.seed, SHUFFLE_STREAM + epoch as u32).shuffle(&mut perm);
         self.backend.write_u32(self.train_perm, 0, &perm);
         self.vae.reset_metrics(&mut self.backend);
 
-        let lr = self.options.adam.lr;
         let mut last_report = Instant::now();
+        let mut last_frame = Frame::default();
         for batch in 0..self.train.count {
             let (program, start) = self.train.get(batch);
-            let mut frame = self.frame(self.steps as u32, start);
-            self.options.adam.fill_frame(&mut frame, self.steps + 1, lr);
-            self.backend.run(program, &frame)?;
-            self.steps += 1;
+            last_frame = self.train_frame(start);
+            self.backend.run(program, &last_frame)?;
+            self.state.steps += 1;
             let last = batch + 1 == self.train.count;
             let mut loss = None;
             if last || last_report.elapsed().as_secs_f64() >= self.report_interval {
                 let m = self.vae.read_metrics(&mut self.backend)?;
                 let rows = if last {
-                    self.train_count - start
+                    self.train_count() - start
                 } else {
                     self.train.rows
                 };
@@ -268,7 +349,7 @@ impl<B: Backend> Trainer<B> {
                 if !value.is_finite() {
                     return Err(TrainError::Diverged {
                         epoch,
-                        step: self.steps,
+                        step: self.state.steps,
                         loss: value,
                     });
                 }
@@ -280,46 +361,135 @@ impl<B: Backend> Trainer<B> {
         self.backend.synchronize()?;
         let train_seconds = started.elapsed().as_secs_f64();
 
-        for batch in 0..self.eval.count {
-            let (program, start) = self.eval.get(batch);
-            let step = (self.epochs_done * self.eval.count + batch) as u32;
-            self.backend.run(program, &self.frame(step, start))?;
+        for held_out in self.validation.iter().chain([&self.test]) {
+            for batch in 0..held_out.batches.count {
+                let (program, start) = held_out.batches.get(batch);
+                let mut frame = Frame::with_seed(self.options.seed);
+                frame.step = batch as u32;
+                frame.batch_start = start as u32;
+                self.backend.run(program, &frame)?;
+            }
         }
         let m = self.vae.read_metrics(&mut self.backend)?;
-        let per = |sum: f32, n: usize| f64::from(sum) / n as f64;
+        let per = |sum: f32, n: usize| f64::from(sum) / n.max(1) as f64;
+        let train_count = self.train_count();
         let (train_rec, train_kl) = (
-            per(m.get(Metric::TrainBce), self.train_count),
-            per(m.get(Metric::TrainKl), self.train_count),
+            per(m.get(Metric::TrainBce), train_count),
+            per(m.get(Metric::TrainKl), train_count),
         );
+        let test_count = self.test.count;
         let (test_rec, test_kl) = (
-            per(m.get(Metric::EvalBce), self.test_count),
-            per(m.get(Metric::EvalKl), self.test_count),
+            per(m.get(Metric::EvalBce), test_count),
+            per(m.get(Metric::EvalKl), test_count),
         );
-        self.epochs_done = epoch;
+        let val_count = self.validation_count();
+        let val = (val_count > 0).then(|| {
+            (
+                per(m.get(Metric::ValBce), val_count),
+                per(m.get(Metric::ValKl), val_count),
+            )
+        });
+        let moment_images = if val_count > 0 { val_count } else { test_count };
+        let active_units =
+            self.vae
+                .active_units(&mut self.backend, moment_images, ACTIVE_UNIT_THRESHOLD)?;
+        let grad_norm = self
+            .step_options
+            .clip
+            .then(|| f64::from(m.get(Metric::GradNormSq)).sqrt());
+        let val_loss = val.map(|(rec, kl)| rec + kl);
+        self.state.epochs_done = epoch;
+        self.record_validation(epoch, val_loss);
         let metrics = EpochMetrics {
             epoch,
             train_loss: train_rec + train_kl,
             train_reconstruction: train_rec,
             train_kl,
+            val_loss,
+            val_reconstruction: val.map(|v| v.0),
+            val_kl: val.map(|v| v.1),
             test_loss: test_rec + test_kl,
             test_reconstruction: test_rec,
             test_kl,
+            active_units,
+            learning_rate: last_frame.lr,
+            kl_weight: last_frame.kl_weight,
+            grad_norm,
+            best_epoch: self.state.best_epoch,
             seconds: started.elapsed().as_secs_f64(),
-            images_per_second: self.train_count as f64 / train_seconds,
-            learning_rate: lr,
+            images_per_second: train_count as f64 / train_seconds,
         };
         if !metrics.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
-                step: self.steps,
+                step: self.state.steps,
                 loss: metrics.train_loss as f32,
             });
         }
         Ok(metrics)
     }
 
+    /// Updates the best epoch, the early-stopping count and the plateau reduction with this
+    /// epoch's validation loss (without a validation split, every epoch is the best).
+    fn record_validation(&mut self, epoch: usize, val_loss: Option<f64>) {
+        let state = &mut self.state;
+        let Some(val) = val_loss else {
+            state.best_epoch = epoch;
+            return;
+        };
+        let min_delta = self.options.early_stopping.map_or(0.0, |e| e.min_delta);
+        if state
+            .best_val_loss
+            .is_none_or(|best| val < best - min_delta)
+        {
+            state.best_val_loss = Some(val);
+            state.best_epoch = epoch;
+            state.bad_epochs = 0;
+        } else {
+            state.bad_epochs += 1;
+        }
+        if let Some(plateau) = self.options.lr_schedule.plateau {
+            if state.plateau_best.is_none_or(|best| val < best) {
+                state.plateau_best = Some(val);
+                state.plateau_bad_epochs = 0;
+            } else {
+                state.plateau_bad_epochs += 1;
+                if state.plateau_bad_epochs >= plateau.patience {
+                    state.plateau_scale *= plateau.factor;
+                    state.plateau_bad_epochs = 0;
+                }
+            }
+        }
+    }
+
+    /// Whether the last epoch was the best so far (by validation loss, or simply the last).
+    pub fn last_epoch_is_best(&self) -> bool {
+        self.state.best_epoch == self.state.epochs_done
+    }
+
+    /// Whether early stopping ends the run now.
+    pub fn patience_ran_out(&self) -> bool {
+        self.options
+            .early_stopping
+            .is_some_and(|e| self.state.bad_epochs >= e.patience)
+    }
+
     pub fn parameters(&mut self) -> Result<Vec<f32>, BackendError> {
         self.vae.read_parameters(&mut self.backend)
+    }
+
+    /// Parameters and Adam's moments, for a resumable state.
+    pub fn snapshot(&mut self) -> Result<[Vec<f32>; 3], BackendError> {
+        let parameters = self.vae.read_parameters(&mut self.backend)?;
+        let (m, v) = self.vae.read_moments(&mut self.backend)?;
+        Ok([parameters, m, v])
+    }
+
+    /// Continues from a saved state: parameters, moments and the counters of `state`.
+    pub fn restore(&mut self, state: TrainingState, [parameters, m, v]: &[Vec<f32>; 3]) {
+        self.vae.write_parameters(&mut self.backend, parameters);
+        self.vae.write_moments(&mut self.backend, m, v);
+        self.state = state;
     }
 
     /// `n` images decoded from z ~ N(0, I) drawn from `seed`, as probabilities (n × dim).
@@ -327,24 +497,23 @@ impl<B: Backend> Trainer<B> {
         let n = n.min(self.vae.capacity);
         let program = self.backend.prepare(&self.vae.sample(n))?;
         self.backend.run(&program, &Frame::with_seed(seed))?;
-        self.backend
-            .read_f32(self.vae.output(n).buffer, 0, n * self.data.dim)
+        let output = self.vae.output(n);
+        self.backend.read_f32(output.buffer, 0, output.len)
     }
 
-    /// The first `n` test images and their reconstructions through the posterior mean.
+    /// The first `n` test images (as the model sees them) and their reconstructions through the
+    /// posterior mean.
     pub fn reconstructions(&mut self, n: usize) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
-        let n = n.min(self.test_count).min(self.vae.capacity);
-        let test_perm = View::whole(self.test_perm, self.test_count);
-        let program = self
-            .backend
-            .prepare(&self.vae.reconstruct(&self.data, test_perm, n))?;
+        let n = n.min(self.test.count).min(self.vae.capacity);
+        let program =
+            self.backend
+                .prepare(&self.vae.reconstruct(&self.eval_data, self.test.perm, n))?;
         self.backend
             .run(&program, &Frame::with_seed(self.options.seed))?;
-        let dim = self.data.dim;
+        let dim = self.eval_data.dim;
         let inputs = self.backend.read_f32(self.vae.input, 0, n * dim)?;
-        let outputs = self
-            .backend
-            .read_f32(self.vae.output(n).buffer, 0, n * dim)?;
+        let output = self.vae.output(n);
+        let outputs = self.backend.read_f32(output.buffer, 0, output.len)?;
         Ok((inputs, outputs))
     }
 }

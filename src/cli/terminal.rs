@@ -1,0 +1,148 @@
+//! What `train` and `sweep` print: the run's description, a progress bar on a terminal, a line per
+//! epoch, and the summary.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use vae_gpu::workflows::train::{RunStart, RunSummary, TrainObserver};
+use vae_gpu::workflows::trainer::{EpochMetrics, Progress};
+
+pub struct Terminal {
+    bar: ProgressBar,
+    images_per_step: usize,
+    epochs: usize,
+    started: std::time::Instant,
+    images: usize,
+}
+
+impl Terminal {
+    pub fn new() -> Self {
+        Self {
+            bar: ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            ),
+            images_per_step: 0,
+            epochs: 0,
+            started: std::time::Instant::now(),
+            images: 0,
+        }
+    }
+
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for Terminal {
+    fn step(&mut self, epoch: usize, batch: usize, batches: usize, loss: Option<f32>) {
+        if batch == 1 {
+            self.bar.reset();
+            self.bar.set_length(batches as u64);
+            self.bar
+                .set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            self.started = std::time::Instant::now();
+            self.images = 0;
+        }
+        self.images += self.images_per_step;
+        self.bar.set_position(batch as u64);
+        if let Some(loss) = loss {
+            let rate = self.images as f64 / self.started.elapsed().as_secs_f64();
+            self.bar
+                .set_message(format!("loss {loss:8.2}  {rate:6.0} images/s"));
+        }
+    }
+}
+
+impl TrainObserver for Terminal {
+    fn started(&mut self, run: &RunStart) {
+        let options = run.options;
+        self.images_per_step = options.batch_size;
+        self.epochs = options.epochs;
+        let data = run.dataset;
+        let adam = &options.adam;
+        println!("device:  {}", run.device);
+        let split = if run.validation_images > 0 {
+            format!(
+                "{} train + {} validation",
+                run.train_images, run.validation_images
+            )
+        } else {
+            format!("{} train", run.train_images)
+        };
+        println!(
+            "data:    {} ({split}, {} test, {}x{})",
+            data.name,
+            data.test_count(),
+            data.rows,
+            data.cols
+        );
+        let decay = if adam.weight_decay > 0.0 {
+            format!(", weight decay {}", adam.weight_decay)
+        } else {
+            String::new()
+        };
+        println!(
+            "model:   {} ({} parameters), batch {}, Adam lr {}{decay}",
+            run.model.describe(),
+            run.parameters,
+            options.batch_size,
+            adam.lr,
+        );
+        if run.resumed_after > 0 {
+            println!(
+                "run:     {} (resumed after epoch {})",
+                run.run.display(),
+                run.resumed_after
+            );
+        } else {
+            println!("run:     {}", run.run.display());
+        }
+    }
+
+    fn epoch_finished(&mut self, m: &EpochMetrics, epochs: usize) {
+        self.bar.finish_and_clear();
+        let val = m
+            .val_loss
+            .map(|v| format!("  val {v:8.2}"))
+            .unwrap_or_default();
+        println!(
+            "epoch {:>3}/{epochs}  train {:8.2}{val}  test {:8.2} (reconstruction {:.2} + KL {:.2})  active {}  {:5.1} s  {:6.0} images/s",
+            m.epoch,
+            m.train_loss,
+            m.test_loss,
+            m.test_reconstruction,
+            m.test_kl,
+            m.active_units,
+            m.seconds,
+            m.images_per_second
+        );
+    }
+}
+
+/// The lines after a run: why it ended, which epoch the checkpoint holds, the files.
+pub fn print_summary(summary: &RunSummary, patience: usize) {
+    let best = &summary.best;
+    let val = best
+        .val_loss
+        .map(|v| format!("validation {v:.2}, "))
+        .unwrap_or_default();
+    println!(
+        "\nstopped after epoch {}: {}.",
+        summary.epochs_run,
+        summary.stop_reason.describe(patience)
+    );
+    println!(
+        "model.safetensors holds epoch {} ({val}test {:.2})",
+        summary.best_epoch, best.test_loss
+    );
+    let latest = summary
+        .latest
+        .as_ref()
+        .map(|link| format!(" ({} points here)", link.display()))
+        .unwrap_or_default();
+    println!("wrote {}{latest}:", summary.run.display());
+    for file in &summary.files {
+        println!("  {}", file.display());
+    }
+}

@@ -32,5 +32,7 @@ fn kl_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         scale = 0.0;
     }
     grad_stats[params.grad_offset + mu_at] = scale * stats[params.stats_offset + mu_at];
-    grad_stats[params.grad_offset + lv_at] = scale * 0.5 * (exp(stats[params.stats_offset + lv_at]) - 1.0);
+    // exp(logvar) - 1 as logvar + (exp(logvar) - 1 - logvar): no cancellation near 0.
+    let logvar = stats[params.stats_offset + lv_at];
+    grad_stats[params.grad_offset + lv_at] = scale * 0.5 * (logvar + exp_minus_1_minus(logvar));
 }

@@ -1,4 +1,4 @@
-//! out[j] = sum over rows of -1/2 (1 + logvar - mu^2 - exp(logvar)) for latent dimension j: the
+//! out[j] = sum over rows of 1/2 (mu^2 + exp(logvar) - 1 - logvar) for latent dimension j: the
 //! batch's KL per dimension, which free bits compare with their floor.
 
 struct KlColumnsParams {
@@ -24,7 +24,7 @@ fn kl_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = params.stats_offset + r * 2u * params.latent;
         let mu = stats[base + j];
         let logvar = stats[base + params.latent + j];
-        sum += 1.0 + logvar - mu * mu - exp(logvar);
+        sum += kl_term(mu, logvar);
     }
-    out[params.out_offset + j] = -0.5 * sum;
+    out[params.out_offset + j] = sum;
 }

@@ -1,4 +1,4 @@
-//! out[r] = -1/2 sum_j (1 + logvar - mu^2 - exp(logvar)): the KL of each row's q(z|x) to N(0, I).
+//! out[r] = 1/2 sum_j (mu^2 + exp(logvar) - 1 - logvar): the KL of each row's q(z|x) to N(0, I), from the cancellation-free kl_term.
 
 struct KlParams {
     rows: u32,
@@ -24,7 +24,7 @@ fn kl_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < params.latent; j++) {
         let mu = stats[base + j];
         let logvar = stats[base + params.latent + j];
-        sum += 1.0 + logvar - mu * mu - exp(logvar);
+        sum += kl_term(mu, logvar);
     }
-    out[params.out_offset + r] = -0.5 * sum;
+    out[params.out_offset + r] = sum;
 }

@@ -8,9 +8,9 @@ use common::{random, view, Pair};
 use vae_gpu::backend::Backend;
 use vae_gpu::kernels::activation::{activate, Activation};
 use vae_gpu::kernels::{
-    Adam, BceRows, BiasAct, BiasActBackward, ColumnSum, Gather, KlBackward, KlRows, MatMul,
-    MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SumInto,
-    SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather, KlBackward,
+    KlColumns, KlRows, MatMul, MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward,
+    SquareSums, SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
@@ -574,5 +574,257 @@ fn prepare_rejects_views_outside_their_buffer_and_aliased_outputs() {
         for error in [gpu.to_string(), cpu.to_string()] {
             assert!(error.contains(expected), "{error}");
         }
+    }
+}
+
+#[test]
+fn gpu_dropout_masks_equal_cpu_bit_for_bit_and_backward_redraws_them() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (n, p) in [(1, 0.5), (1001, 0.3), (40_000, 0.5), (777, 0.0), (333, 0.9)] {
+        let x = input(&mut pair, n, 2.0, 40);
+        let out = output(&mut pair, n);
+        let grad = input(&mut pair, n, 1.0, 41);
+        let grad_x = output(&mut pair, n);
+        let mut frame = Frame::with_seed(12);
+        frame.step = 8;
+        let ops = [
+            Dropout {
+                x,
+                out,
+                p,
+                stream: 0x101,
+            }
+            .into(),
+            Dropout {
+                x: grad,
+                out: grad_x,
+                p,
+                stream: 0x101,
+            }
+            .into(),
+        ];
+        pair.run(&ops, &frame);
+        pair.check_untouched_outside("dropout", out);
+        pair.check_untouched_outside("dropout backward", grad_x);
+        // Bit for bit: the mask is decided in integers and the scale is one f32 multiply.
+        let (gpu, cpu) = pair.read(out);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&gpu), bits(&cpu), "dropout n={n} p={p}");
+        let (gpu_grad, cpu_grad) = pair.read(grad_x);
+        assert_eq!(
+            bits(&gpu_grad),
+            bits(&cpu_grad),
+            "dropout backward n={n} p={p}"
+        );
+        // The backward drops what the forward dropped, and scales the rest alike.
+        let (inputs, _) = pair.read(x);
+        let (grads, _) = pair.read(grad);
+        let scale = (1.0 / (1.0 - f64::from(p))) as f32;
+        for i in 0..n {
+            let kept = gpu[i] != 0.0 || inputs[i] == 0.0;
+            assert_eq!(gpu[i], if kept { inputs[i] * scale } else { 0.0 });
+            assert_eq!(gpu_grad[i], if kept { grads[i] * scale } else { 0.0 });
+        }
+        let kept = gpu.iter().filter(|v| **v != 0.0).count() as f64 / n as f64;
+        if n >= 1000 {
+            let sd = (p as f64 * (1.0 - p as f64) / n as f64).sqrt();
+            assert!(
+                (kept - (1.0 - p as f64)).abs() <= 5.0 * sd + 1e-9,
+                "kept {kept} at p={p}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpu_binarizing_gather_equals_cpu_bit_for_bit() {
+    let Some(mut pair) = Pair::new() else { return };
+    let (count, dim) = (29usize, 37usize);
+    let bytes: Vec<u8> = (0..count * dim).map(|i| (i * 53 % 256) as u8).collect();
+    let words = vae_gpu::data::pack_bytes(&bytes);
+    let data = view(pair.input_u32(&words), 0, words.len());
+    let perm: Vec<u32> = (0..count as u32).rev().collect();
+    let perm = view(pair.input_u32(&perm), 0, count);
+    let rows = 23;
+    let out = output(&mut pair, rows * dim);
+    let op = Gather {
+        data,
+        perm,
+        out,
+        rows,
+        dim,
+        binarize: Some(3),
+    };
+    let mut frame = Frame::with_seed(4);
+    frame.step = 6;
+    frame.batch_start = 5;
+    pair.run(&[op.into()], &frame);
+    pair.check_untouched_outside("binarizing gather", out);
+    let (gpu, cpu) = pair.read(out);
+    assert_eq!(gpu, cpu);
+    assert!(gpu.iter().all(|&v| v == 0.0 || v == 1.0));
+    // Pixels of 0 stay 0 and of 255 become 1; the mean follows the gray level.
+    let mut ones = 0.0;
+    let mut gray = 0.0;
+    for (r, row) in gpu.chunks(dim).enumerate() {
+        let image = count - 1 - (5 + r);
+        for (j, &v) in row.iter().enumerate() {
+            let byte = bytes[image * dim + j];
+            match byte {
+                0 => assert_eq!(v, 0.0),
+                255 => assert_eq!(v, 1.0),
+                _ => {}
+            }
+            ones += f64::from(v);
+            gray += f64::from(byte) / 255.0;
+        }
+    }
+    let n = (rows * dim) as f64;
+    assert!(
+        (ones - gray).abs() / n < 0.05,
+        "mean {} against gray {}",
+        ones / n,
+        gray / n
+    );
+}
+
+#[test]
+fn gpu_kl_columns_and_free_bits_match_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (rows, latent) in LATENT_SHAPES {
+        // Some dimensions near the prior (small KL), some far (large KL).
+        let values: Vec<f32> = random(rows * 2 * latent, 1.0, 50)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if (i % latent) % 2 == 0 {
+                    0.05 * v
+                } else {
+                    2.0 * v
+                }
+            })
+            .collect();
+        let stats = view(pair.input(&values), 0, rows * 2 * latent);
+        let columns = output(&mut pair, latent);
+        let grad_stats = output(&mut pair, rows * 2 * latent);
+        let ops = [
+            KlColumns {
+                stats,
+                out: columns,
+                rows,
+                latent,
+            }
+            .into(),
+            KlBackward {
+                stats,
+                column_kl: Some(columns),
+                grad_stats,
+                rows,
+                latent,
+            }
+            .into(),
+        ];
+        let mut frame = Frame::with_seed(0);
+        frame.kl_weight = 1.0;
+        frame.grad_scale = 1.0;
+        frame.free_bits = 0.02;
+        pair.run(&ops, &frame);
+        let what = format!("kl_columns {rows}x{latent}");
+        pair.check(&what, columns, KERNEL_REDUCTION);
+        pair.check(
+            &format!("free bits {rows}x{latent}"),
+            grad_stats,
+            KERNEL_ELEMENTWISE,
+        );
+        // The dimensions under the floor have no gradient at all; the others do.
+        let (kl, _) = pair.read(columns);
+        let (grad, _) = pair.read(grad_stats);
+        for j in 0..latent {
+            let freed = kl[j] < 0.02 * rows as f32;
+            let column: Vec<f32> = (0..rows)
+                .flat_map(|r| [grad[r * 2 * latent + j], grad[r * 2 * latent + latent + j]])
+                .collect();
+            assert_eq!(
+                column.iter().all(|g| *g == 0.0),
+                freed,
+                "{what} dimension {j}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpu_square_sums_and_column_moments_match_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    for n in [1, 4095, 4097, 652_825] {
+        let src = input(&mut pair, n, 1.0, 60);
+        let partials = output(&mut pair, vae_gpu::kernels::square_sums::partials_for(n));
+        let total = output(&mut pair, 1);
+        let ops = [
+            SquareSums { src, partials }.into(),
+            SumInto {
+                src: partials,
+                dst: total,
+                accumulate: false,
+            }
+            .into(),
+        ];
+        pair.run(&ops, &Frame::default());
+        pair.check(&format!("square_sums n={n}"), partials, KERNEL_REDUCTION);
+        pair.check(&format!("squared norm n={n}"), total, KERNEL_REDUCTION);
+    }
+    for (rows, cols, stride) in [(1, 1, 2), (7, 3, 6), (500, 20, 40), (129, 13, 13)] {
+        for accumulate in [false, true] {
+            let x = input(&mut pair, (rows - 1) * stride + cols, 2.0, 61);
+            let out = if accumulate {
+                input(&mut pair, 2 * cols, 3.0, 62)
+            } else {
+                output(&mut pair, 2 * cols)
+            };
+            let op = ColumnMoments {
+                x,
+                out,
+                rows,
+                cols,
+                stride,
+                accumulate,
+            };
+            pair.run(&[op.into()], &Frame::default());
+            let what = format!("column_moments {rows}x{cols}/{stride} acc={accumulate}");
+            pair.check(&what, out, KERNEL_REDUCTION);
+        }
+    }
+}
+
+#[test]
+fn gpu_adam_with_clipping_and_l2_matches_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    let n = 5003;
+    for (norm_sq, clip_norm) in [(400.0f32, 3.0f32), (4.0, 30.0)] {
+        let params = input(&mut pair, n, 0.5, 70);
+        let grads = input(&mut pair, n, 1.0, 71);
+        let m = input(&mut pair, n, 1e-2, 72);
+        let v = view(pair.input(&second_moments(n, 73)), 0, n);
+        let norm = view(pair.input(&[0.0, norm_sq]), 1, 1);
+        let before = pair.read(params);
+        let op = Adam {
+            params,
+            grads,
+            m,
+            v,
+            norm_sq: Some(norm),
+        };
+        let mut frame = Frame::with_seed(0);
+        vae_gpu::optim::AdamConfig::default().fill_frame(&mut frame, 4, 1e-2);
+        frame.clip_norm = clip_norm;
+        frame.l2 = 0.05;
+        pair.run(&[op.into()], &frame);
+        let what = format!("adam clip {clip_norm} of norm {}", norm_sq.sqrt());
+        pair.check(&format!("{what} params"), params, KERNEL_ELEMENTWISE);
+        pair.check(&format!("{what} m"), m, KERNEL_ELEMENTWISE);
+        let after = pair.read(params);
+        let update = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>();
+        let error = relative_error(&update(&after.0, &before.0), &update(&after.1, &before.1));
+        assert!(error <= ADAM_UPDATE, "{what} update: {error:e}");
     }
 }

@@ -3,10 +3,10 @@
 //! (`column_kl` given, from `kl_columns`), `s = 0` in every dimension whose KL over the batch is
 //! below `frame.free_bits · rows` (Kingma et al. 2016: the objective max(λ, KL_j) is flat there).
 
-use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
+use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME, KL};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("kl_backward.wgsl", [FRAME, ELEMENTWISE]);
+static MODULE: ShaderModule = shader_module!("kl_backward.wgsl", [FRAME, ELEMENTWISE, KL]);
 static KL_BACKWARD: EntryPoint = EntryPoint::elementwise(
     &MODULE,
     "kl_backward",
@@ -89,7 +89,7 @@ impl Kernel for KlBackward {
                 let value = if i % (2 * latent) < latent {
                     scale * v
                 } else {
-                    scale * 0.5 * (v.exp() - 1.0)
+                    scale * 0.5 * v.exp_m1()
                 };
                 value as f32
             })

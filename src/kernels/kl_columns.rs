@@ -1,10 +1,10 @@
-//! `kl_columns`: `out[j] = Σ_r −½ (1 + logvar − mu² − exp(logvar))`, the batch's KL divergence in
+//! `kl_columns`: `out[j] = Σ_r ½ (mu² + exp(logvar) − 1 − logvar)`, the batch's KL divergence in
 //! each latent dimension: what free bits (Kingma et al. 2016) compare with their floor.
 
-use super::wgsl::{shader_module, ShaderModule};
+use super::wgsl::{shader_module, ShaderModule, KL};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("kl_columns.wgsl", []);
+static MODULE: ShaderModule = shader_module!("kl_columns.wgsl", [KL]);
 static KL_COLUMNS: EntryPoint = EntryPoint {
     module: &MODULE,
     name: "kl_columns",
@@ -66,10 +66,10 @@ impl Kernel for KlColumns {
                     .chunks(2 * latent)
                     .map(|row| {
                         let (mu, lv) = (f64::from(row[j]), f64::from(row[latent + j]));
-                        1.0 + lv - mu * mu - lv.exp()
+                        0.5 * (mu * mu + lv.exp_m1() - lv)
                     })
                     .sum();
-                (-0.5 * sum) as f32
+                sum as f32
             })
             .collect();
         memory.write_floats(self.out, &out);

@@ -1,10 +1,10 @@
-//! `kl_rows`: `out[r] = -½ Σ_j (1 + logvar − mu² − exp(logvar))`, the KL divergence of each row's
+//! `kl_rows`: `out[r] = ½ Σ_j (mu² + exp(logvar) − 1 − logvar)`, the KL divergence of each row's
 //! q(z|x) = N(mu, exp(logvar)) to N(0, I). `stats` rows are [mu | logvar].
 
-use super::wgsl::{shader_module, ShaderModule};
+use super::wgsl::{shader_module, ShaderModule, KL};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("kl_rows.wgsl", []);
+static MODULE: ShaderModule = shader_module!("kl_rows.wgsl", [KL]);
 /// One invocation per row: the latent size is small (tens); `sum_into` reduces over rows.
 static KL_ROWS: EntryPoint = EntryPoint {
     module: &MODULE,
@@ -69,10 +69,10 @@ impl Kernel for KlRows {
                     .zip(logvar)
                     .map(|(&m, &lv)| {
                         let (m, lv) = (f64::from(m), f64::from(lv));
-                        1.0 + lv - m * m - lv.exp()
+                        0.5 * (m * m + lv.exp_m1() - lv)
                     })
                     .sum();
-                (-0.5 * sum) as f32
+                sum as f32
             })
             .collect();
         memory.write_floats(self.out, &out);

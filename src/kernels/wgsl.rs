@@ -49,6 +49,10 @@ pub static MATMUL_VEC4_IO: Snippet = Snippet {
     file: "matmul_vec4_io.wgsl",
     source: wgsl!("matmul_vec4_io.wgsl"),
 };
+pub static KL: Snippet = Snippet {
+    file: "kl.wgsl",
+    source: wgsl!("kl.wgsl"),
+};
 pub static ACTIVATION: Snippet = Snippet {
     file: "activation.wgsl",
     source: wgsl!("activation.wgsl"),

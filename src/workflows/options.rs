@@ -127,8 +127,8 @@ impl TrainOptions {
             }
         }
         for (flag, p) in [
-            ("--dropout-encoder", self.dropout_encoder),
-            ("--dropout-decoder", self.dropout_decoder),
+            ("--dropout-encoder (or --dropout)", self.dropout_encoder),
+            ("--dropout-decoder (or --dropout)", self.dropout_decoder),
         ] {
             if !probability(p) {
                 return bad(format!("{flag} {p}: a drop probability must lie in [0, 1)"));

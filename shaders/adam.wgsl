@@ -8,10 +8,13 @@ struct AdamParams {
     grads_offset: u32,
     m_offset: u32,
     v_offset: u32,
-    clip: u32,
     norm_sq_offset: u32,
     _pad0: u32,
+    _pad1: u32,
 }
+
+// 1: clip by the global norm in norm_sq (specialized at pipeline creation: no cost when off).
+override CLIP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: AdamParams;
 @group(0) @binding(2) var<storage, read> grads: array<f32>;
@@ -28,7 +31,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let p = weights[params.params_offset + i];
     var g = grads[params.grads_offset + i];
-    if (params.clip != 0u) {
+    if (CLIP != 0u) {
         // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), never above 1.
         let factor = min(1.0, frame.clip_norm / (sqrt(norm_sq[params.norm_sq_offset]) + 1e-6));
         g = g * factor;

@@ -5,11 +5,14 @@ struct GatherParams {
     dim: u32,
     perm_offset: u32,
     out_offset: u32,
-    binarize: u32,
     stream: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
+
+// 1: x ~ Bernoulli(pixel) (specialized at pipeline creation, so gray batches pay nothing for it).
+override BINARIZE: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: GatherParams;
 @group(0) @binding(2) var<storage, read> data: array<u32>;
@@ -27,7 +30,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let image = perm[params.perm_offset + frame.batch_start + r];
     let byte = image * params.dim + j;
     let value = (data[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xFFu;
-    if (params.binarize != 0u) {
+    if (BINARIZE != 0u) {
         let one = philox_bernoulli_byte(frame_key(), i, frame.step, params.stream, value);
         out[params.out_offset + i] = select(0.0, 1.0, one);
     } else {

@@ -222,6 +222,28 @@ fn problems_of(entry: &EntryPoint) -> Vec<String> {
         }
     }
 
+    // Every override of the module is the workgroup width or a declared specialization.
+    let width = match entry.workgroup {
+        Workgroup::Override(name) => Some(name),
+        Workgroup::Fixed(_) => None,
+    };
+    let overrides: Vec<String> = module
+        .overrides
+        .iter()
+        .filter_map(|(_, o)| o.name.clone())
+        .collect();
+    for name in &overrides {
+        if Some(name.as_str()) != width && !entry.specializations.contains(&name.as_str()) {
+            problems.push(format!("override {name} is not declared"));
+        }
+    }
+    for name in entry.specializations {
+        if !overrides.iter().any(|o| o == name) {
+            problems.push(format!(
+                "specialization {name} is not an override of the WGSL"
+            ));
+        }
+    }
     for &(constant, value) in entry.constants {
         let found = module
             .constants
@@ -316,7 +338,7 @@ fn kernels_are_named_for_their_files_and_entry_points_are_unique() {
 }
 
 /// The checker finds drift: a declaration with the bindings of bias_act swapped, a uniform field
-/// renamed, the wrong workgroup size and a wrong constant.
+/// renamed, the wrong workgroup size, a wrong constant and a specialization the WGSL lacks.
 #[test]
 fn a_drifted_declaration_is_caught() {
     static MODULE: ShaderModule = ShaderModule {
@@ -335,6 +357,7 @@ fn a_drifted_declaration_is_caught() {
         ],
         constants: &[("ELEMENTWISE_WORKGROUP", 64)],
         needs_subgroups: false,
+        specializations: &["GHOST"],
     };
     let problems = problems_of(&DRIFTED).join("\n");
     for expected in [
@@ -343,6 +366,7 @@ fn a_drifted_declaration_is_caught() {
         "binding 3: the WGSL has",
         "workgroup size [256, 1, 1] in the WGSL",
         "const ELEMENTWISE_WORKGROUP is Some(Some(256)), declared 64",
+        "specialization GHOST is not an override of the WGSL",
     ] {
         assert!(
             problems.contains(expected),

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use crate::backend::{check_op, Backend, BackendError};
-use crate::kernels::{Launch, MatmulStrategy, Op, Tuning, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU};
+use crate::kernels::{
+    Launch, MatmulStrategy, Op, Tuning, Workgroup, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+};
 use crate::ops::{BufferId, Frame};
 
 use super::context::{GpuContext, GpuError, GpuOptions};
@@ -163,6 +165,14 @@ impl GpuBackend {
             return Err(invalid(format!(
                 "needs {over} workgroups in one dimension; the device allows {max}"
             )));
+        }
+        for (name, _) in &launch.overrides {
+            let width = matches!(entry.workgroup, Workgroup::Override(w) if w == *name);
+            assert!(
+                width || entry.specializations.contains(name),
+                "{}: override {name} is not declared",
+                entry.name
+            );
         }
         let device = &self.context.device;
         let pipeline = self.pipelines.get(device, entry, &launch.overrides);

@@ -19,7 +19,6 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         "grads_offset",
         "m_offset",
         "v_offset",
-        "clip",
         "norm_sq_offset",
     ],
     &[
@@ -29,7 +28,8 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         Binding::write("moment1", Element::F32),
         Binding::write("moment2", Element::F32),
     ],
-);
+)
+.specialized(&["CLIP"]);
 pub static SPEC: KernelSpec = KernelSpec {
     name: "adam",
     entry_points: &[&ADAM],
@@ -72,11 +72,10 @@ impl Kernel for Adam {
                 ("grads_offset", offset(&self.grads)),
                 ("m_offset", offset(&self.m)),
                 ("v_offset", offset(&self.v)),
-                ("clip", self.norm_sq.is_some() as u32),
                 ("norm_sq_offset", self.norm_sq.as_ref().map(offset).unwrap_or(0)),
             ]),
             workgroups: elementwise_groups(self.params.len, tuning),
-            overrides: Vec::new(),
+            overrides: vec![("CLIP", self.norm_sq.is_some() as u32)],
         }
     }
 

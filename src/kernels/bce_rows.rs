@@ -29,6 +29,7 @@ static BCE_ROWS: EntryPoint = EntryPoint {
     ],
     constants: &[],
     needs_subgroups: false,
+    specializations: &[],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "bce_rows",

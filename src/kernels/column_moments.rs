@@ -24,6 +24,7 @@ static COLUMN_MOMENTS: EntryPoint = EntryPoint {
     ],
     constants: &[],
     needs_subgroups: false,
+    specializations: &[],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "column_moments",

@@ -16,6 +16,7 @@ static COLUMN_SUM: EntryPoint = EntryPoint {
     ],
     constants: &[],
     needs_subgroups: false,
+    specializations: &[],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "column_sum",

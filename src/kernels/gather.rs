@@ -16,7 +16,6 @@ static GATHER: EntryPoint = EntryPoint::elementwise(
         "dim",
         "perm_offset",
         "out_offset",
-        "binarize",
         "stream",
     ],
     &[
@@ -24,7 +23,8 @@ static GATHER: EntryPoint = EntryPoint::elementwise(
         Binding::read("perm", Element::U32),
         Binding::write("out", Element::F32),
     ],
-);
+)
+.specialized(&["BINARIZE"]);
 pub static SPEC: KernelSpec = KernelSpec {
     name: "gather",
     entry_points: &[&GATHER],
@@ -66,11 +66,10 @@ impl Kernel for Gather {
                 ("dim", self.dim as u32),
                 ("perm_offset", offset(&self.perm)),
                 ("out_offset", offset(&self.out)),
-                ("binarize", self.binarize.is_some() as u32),
                 ("stream", self.binarize.unwrap_or(0)),
             ]),
             workgroups: elementwise_groups(self.rows * self.dim, tuning),
-            overrides: Vec::new(),
+            overrides: vec![("BINARIZE", self.binarize.is_some() as u32)],
         }
     }
 

@@ -16,6 +16,7 @@ static KL_COLUMNS: EntryPoint = EntryPoint {
     ],
     constants: &[],
     needs_subgroups: false,
+    specializations: &[],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "kl_columns",

@@ -44,6 +44,7 @@ static SCALAR: EntryPoint = EntryPoint {
     bindings: SCALAR_BINDINGS,
     constants: &[("BLOCK", SCALAR_BLOCK)],
     needs_subgroups: false,
+    specializations: &[],
 };
 
 const fn vec4(name: &'static str) -> EntryPoint {
@@ -56,6 +57,7 @@ const fn vec4(name: &'static str) -> EntryPoint {
         // ROWS rows of C per workgroup; its 32 invocations each own 4 columns.
         constants: &[("ROWS", 8), ("LANES", 32)],
         needs_subgroups: false,
+        specializations: &[],
     }
 }
 static VEC4_NN: EntryPoint = vec4("matmul_vec4_nn");
@@ -72,6 +74,7 @@ const fn subgroup(name: &'static str) -> EntryPoint {
         // ROWS rows of C per workgroup, shared by its subgroups.
         constants: &[("ROWS", 32)],
         needs_subgroups: true,
+        specializations: &[],
     }
 }
 static SUBGROUP_NN: EntryPoint = subgroup("matmul_subgroup_nn");

@@ -81,6 +81,9 @@ pub struct EntryPoint {
     pub constants: &'static [(&'static str, u32)],
     /// Needs the SUBGROUP feature with subgroups of at least 8 invocations.
     pub needs_subgroups: bool,
+    /// WGSL `override`s (u32) a launch sets to specialize the pipeline: a feature switched off
+    /// costs nothing at run time (besides the workgroup width of `Workgroup::Override`).
+    pub specializations: &'static [&'static str],
 }
 
 impl EntryPoint {
@@ -100,6 +103,15 @@ impl EntryPoint {
             bindings,
             constants: &[("ELEMENTWISE_WORKGROUP", ELEMENTWISE_WORKGROUP)],
             needs_subgroups: false,
+            specializations: &[],
+        }
+    }
+
+    /// The same entry point with these specialization constants.
+    pub const fn specialized(self, names: &'static [&'static str]) -> Self {
+        Self {
+            specializations: names,
+            ..self
         }
     }
 

@@ -20,6 +20,7 @@ static SQUARE_SUMS: EntryPoint = EntryPoint {
     ],
     constants: &[("SQUARE_SUMS_CHUNK", CHUNK)],
     needs_subgroups: false,
+    specializations: &[],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "square_sums",

@@ -16,6 +16,7 @@ static SUM_INTO: EntryPoint = EntryPoint {
     ],
     constants: &[],
     needs_subgroups: false,
+    specializations: &[],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "sum_into",

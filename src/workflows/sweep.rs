@@ -56,7 +56,7 @@ pub fn run<B: Backend>(
 ) -> Result<SweepReport, TrainRunError> {
     for (label, options) in &runs {
         if options.val_fraction == 0.0 {
-            return Err(TrainRunError::Resume(format!(
+            return Err(TrainRunError::Refused(format!(
                 "{label}: a sweep chooses on validation loss; --val-fraction must be above 0"
             )));
         }

@@ -113,7 +113,7 @@ pub enum TrainRunError {
     #[error("{error}; {kept}. Try a lower --lr.")]
     Diverged { error: TrainError, kept: String },
     #[error("{0}")]
-    Resume(String),
+    Refused(String),
 }
 
 /// Opening a backend: whatever went wrong, for the user to read.
@@ -186,7 +186,7 @@ pub fn resume<B: Backend>(
 ) -> Result<RunSummary, TrainRunError> {
     let run = RunDir::open_existing(run_dir)?;
     if dataset.fingerprint() != saved.data_fingerprint {
-        return Err(TrainRunError::Resume(format!(
+        return Err(TrainRunError::Refused(format!(
             "{}: the data ({}) is not what the run was trained on; resume needs the same images",
             run_dir.display(),
             dataset.name
@@ -196,7 +196,7 @@ pub fn resume<B: Backend>(
     let done = saved.state.epochs_done;
     if let Some(epochs) = epochs {
         if epochs <= done {
-            return Err(TrainRunError::Resume(format!(
+            return Err(TrainRunError::Refused(format!(
                 "--epochs {epochs}: {} has done {done} epochs already; --epochs counts all of them, so ask for more",
                 run_dir.display()
             )));
@@ -204,7 +204,7 @@ pub fn resume<B: Backend>(
         options.epochs = epochs;
     }
     if done >= options.epochs {
-        return Err(TrainRunError::Resume(format!(
+        return Err(TrainRunError::Refused(format!(
             "{} has run all its {} epochs; give a larger --epochs to go on",
             run_dir.display(),
             options.epochs
@@ -215,7 +215,7 @@ pub fn resume<B: Backend>(
     backend.set_tuning(saved.tuning)?;
     let mut trainer = Trainer::new(backend, dataset, options)?;
     if trainer.vae.layout.len != saved.tensors[0].len() {
-        return Err(TrainRunError::Resume(format!(
+        return Err(TrainRunError::Refused(format!(
             "{}: the state holds {} parameters, the model {}",
             run_dir.display(),
             saved.tensors[0].len(),
@@ -390,7 +390,7 @@ fn write_grids<B: Backend>(
         let (tensors, _) = checkpoint::load(&run.file(run_dir::CHECKPOINT_FILE))?;
         let config = trainer.vae.config.clone();
         let parameters = crate::model::from_named_tensors(&config, &trainer.vae.layout, &tensors)
-            .map_err(|e| TrainRunError::Resume(e.to_string()))?;
+            .map_err(|e| TrainRunError::Refused(e.to_string()))?;
         trainer
             .vae
             .write_parameters(&mut trainer.backend, &parameters);

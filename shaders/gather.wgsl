@@ -6,9 +6,9 @@ struct GatherParams {
     perm_offset: u32,
     out_offset: u32,
     stream: u32,
+    repeat: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 // 1: x ~ Bernoulli(pixel) (specialized at pipeline creation, so gray batches pay nothing for it).
@@ -27,7 +27,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     let r = i / params.dim;
     let j = i % params.dim;
-    let image = perm[params.perm_offset + frame.batch_start + r];
+    // `repeat` consecutive rows show the same image (several draws per image).
+    let image = perm[params.perm_offset + frame.batch_start + r / params.repeat];
     let byte = image * params.dim + j;
     let value = (data[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xFFu;
     if (BINARIZE != 0u) {

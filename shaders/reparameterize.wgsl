@@ -8,7 +8,7 @@ struct ReparameterizeParams {
     stats_offset: u32,
     z_offset: u32,
     eps_offset: u32,
-    _pad0: u32,
+    repeat: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: ReparameterizeParams;
@@ -22,7 +22,8 @@ fn reparameterize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if (i >= params.rows * params.latent) {
         return;
     }
-    let r = i / params.latent;
+    // Row r of z draws from row r / repeat of the statistics (several draws per image).
+    let r = i / params.latent / params.repeat;
     let j = i % params.latent;
     let mu = stats[params.stats_offset + r * 2u * params.latent + j];
     let logvar = stats[params.stats_offset + r * 2u * params.latent + params.latent + j];

@@ -10,9 +10,10 @@ use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use cli::checkpoint_args::{data_for, CheckpointArgs};
 use cli::terminal::{print_summary, Terminal};
 use cli::train_args::{
-    parse_sizes, setting_of, Sizes, SweepArgs, TrainArgs, SWEEP_DEFAULTS, TRAIN_DEFAULTS,
+    parse_sizes, setting_of, DataArgs, Sizes, SweepArgs, TrainArgs, SWEEP_DEFAULTS, TRAIN_DEFAULTS,
 };
 use vae_gpu::backend::Backend;
 use vae_gpu::cpu::CpuBackend;
@@ -22,7 +23,7 @@ use vae_gpu::image_grid::save_png;
 use vae_gpu::kernels::{Activation, MatmulStrategy};
 use vae_gpu::model::VaeConfig;
 use vae_gpu::workflows::bench::{self, BenchOptions};
-use vae_gpu::workflows::run_dir;
+use vae_gpu::workflows::eval::{self, EvalSettings, Split};
 use vae_gpu::workflows::sample;
 use vae_gpu::workflows::state::{SavedState, STATE_FILE};
 use vae_gpu::workflows::sweep;
@@ -110,6 +111,9 @@ enum Command {
     Sweep(SweepArgs),
     /// Decode draws z ~ N(0, I) of a trained model into a grid PNG
     Sample(SampleArgs),
+    /// Measure a trained model: the ELBO over many draws, the importance-weighted bound on
+    /// -log p(x), active latent units
+    Eval(EvalArgs),
     /// Time training steps and each kernel of a step on the chosen adapter
     Bench(BenchArgs),
     /// List the GPU adapters wgpu sees and their compute limits
@@ -127,12 +131,37 @@ struct SampleArgs {
     /// Seed of the draws z ~ N(0, I)
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Checkpoint to sample from [default: <runs>/latest/model.safetensors]
+    #[command(flatten)]
+    model: CheckpointArgs,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    model: CheckpointArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Which images: the test set, or the run's validation or training split
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    split: Split,
+    /// Draws of z per image for the importance-weighted bound
+    #[arg(long, default_value_t = 1000)]
+    k: usize,
+    /// Draws of z per image for the ELBO
+    #[arg(long, default_value_t = 100)]
+    elbo_samples: usize,
+    /// Use only the first N images of the split
     #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    /// Folder that holds the runs
-    #[arg(long, default_value = "runs")]
-    runs: PathBuf,
+    limit: Option<usize>,
+    /// Seed of the draws
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
+    /// Write the JSON report here [default: eval-<split>.json beside the checkpoint]
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -187,6 +216,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_command(&cli.gpu, args, &explicit_flags(&matches, "train")),
         Command::Sweep(args) => sweep_command(&cli.gpu, args),
         Command::Sample(args) => sample_command(&cli.gpu, args),
+        Command::Eval(args) => eval_command(&cli.gpu, args),
         Command::Bench(args) => bench_command(&cli.gpu, args),
         Command::Info => info(&cli.gpu),
     };
@@ -343,22 +373,7 @@ fn sample_command(gpu: &GpuArgs, args: &SampleArgs) -> Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
-    let path = match &args.checkpoint {
-        Some(path) => path.clone(),
-        None => {
-            let path = args
-                .runs
-                .join(run_dir::LATEST)
-                .join(run_dir::CHECKPOINT_FILE);
-            if !path.exists() {
-                bail!(
-                    "{} does not exist: train a model first (`vae-gpu train`) or name one with --checkpoint",
-                    path.display()
-                );
-            }
-            path
-        }
-    };
+    let path = args.model.path()?;
     let model = sample::load_model(&path)?;
     let mut backend = gpu.open()?;
     let grid = sample::sample_grid(&mut backend, &model, args.n, args.seed)
@@ -372,6 +387,40 @@ fn sample_command(gpu: &GpuArgs, args: &SampleArgs) -> Result<()> {
         grid.width(),
         grid.height()
     );
+    Ok(())
+}
+
+fn eval_command(gpu: &GpuArgs, args: &EvalArgs) -> Result<()> {
+    let path = args.model.path()?;
+    let model = sample::load_model(&path)?;
+    let dataset = data_for(&path, &args.data)?;
+    let settings = EvalSettings {
+        split: args.split,
+        k: args.k,
+        elbo_samples: args.elbo_samples,
+        limit: args.limit,
+        seed: args.seed,
+    };
+    if settings.k == 0 || settings.elbo_samples == 0 {
+        bail!("--k and --elbo-samples must be at least 1");
+    }
+    let mut backend = gpu.open()?;
+    let report = eval::evaluate(&mut backend, &model, &dataset, &settings)
+        .with_context(|| format!("evaluating {}", path.display()))?;
+    let json = serde_json::to_string_pretty(&report)?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => path.with_file_name(format!("eval-{}.json", args.split.name())),
+    };
+    std::fs::write(&out, format!("{json}\n"))
+        .with_context(|| format!("writing {}", out.display()))?;
+    if args.json {
+        println!("{json}");
+    } else {
+        println!("{} on {}", path.display(), dataset.name);
+        print!("{}", report.to_text());
+        println!("wrote {}", out.display());
+    }
     Ok(())
 }
 

@@ -304,25 +304,39 @@ const LATENT_SHAPES: [(usize, usize); 4] = [(1, 1), (7, 3), (129, 20), (1000, 13
 fn gpu_reparameterize_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (rows, latent) in LATENT_SHAPES {
-        for sample in [true, false] {
+        for (sample, repeat) in [(true, 1), (false, 1), (true, 3)] {
+            // `repeat` draws per row of statistics: rows of z = rows × repeat.
             let stats = input(&mut pair, rows * 2 * latent, 2.0, 8);
-            let z = output(&mut pair, rows * latent);
-            let eps = output(&mut pair, rows * latent);
+            let z = output(&mut pair, rows * repeat * latent);
+            let eps = output(&mut pair, rows * repeat * latent);
             let op = Reparameterize {
                 stats,
                 z,
                 eps,
-                rows,
+                rows: rows * repeat,
                 latent,
                 stream: 1,
                 sample,
+                repeat,
             };
             let mut frame = Frame::with_seed(42);
             frame.step = 9;
             pair.run(&[op.into()], &frame);
-            let what = format!("reparameterize {rows}x{latent} sample={sample}");
+            let what = format!("reparameterize {rows}x{latent} sample={sample} repeat={repeat}");
             pair.check(&format!("{what} z"), z, KERNEL_ELEMENTWISE);
             pair.check(&format!("{what} eps"), eps, KERNEL_ELEMENTWISE);
+            if repeat > 1 {
+                // Every draw of an image is mu + sigma·eps with that image's statistics.
+                let (z, _) = pair.read(z);
+                let (eps, _) = pair.read(eps);
+                let (stats, _) = pair.read(stats);
+                for (i, (&z, &e)) in z.iter().zip(&eps).enumerate() {
+                    let (image, j) = (i / latent / repeat, i % latent);
+                    let mu = stats[image * 2 * latent + j];
+                    let sigma = (0.5 * stats[image * 2 * latent + latent + j]).exp();
+                    assert!((z - (mu + sigma * e)).abs() <= 1e-4 * (1.0 + z.abs()));
+                }
+            }
         }
     }
 }
@@ -524,6 +538,7 @@ fn gpu_gather_matches_cpu() {
         rows,
         dim,
         binarize: None,
+        repeat: 1,
     };
     let mut frame = Frame::with_seed(0);
     frame.batch_start = 20;
@@ -654,6 +669,7 @@ fn gpu_binarizing_gather_equals_cpu_bit_for_bit() {
         rows,
         dim,
         binarize: Some(3),
+        repeat: 1,
     };
     let mut frame = Frame::with_seed(4);
     frame.step = 6;

@@ -1,4 +1,5 @@
 //! The command line's own modules: the training flags, and what a terminal shows.
 
+pub mod checkpoint_args;
 pub mod terminal;
 pub mod train_args;

@@ -17,6 +17,7 @@ static GATHER: EntryPoint = EntryPoint::elementwise(
         "perm_offset",
         "out_offset",
         "stream",
+        "repeat",
     ],
     &[
         Binding::read("data", Element::U32),
@@ -41,6 +42,8 @@ pub struct Gather {
     pub dim: usize,
     /// Philox stream of the binarization draws, or `None` for gray values.
     pub binarize: Option<u32>,
+    /// Consecutive rows per image (1: each row its own image).
+    pub repeat: usize,
 }
 
 impl Kernel for Gather {
@@ -51,7 +54,7 @@ impl Kernel for Gather {
     fn operands(&self) -> Vec<Operand> {
         vec![
             Operand::new("data", self.data, self.data.len),
-            Operand::new("perm", self.perm, self.rows),
+            Operand::new("perm", self.perm, self.rows.div_ceil(self.repeat.max(1))),
             Operand::new("out", self.out, self.rows * self.dim),
         ]
     }
@@ -67,6 +70,7 @@ impl Kernel for Gather {
                 ("perm_offset", offset(&self.perm)),
                 ("out_offset", offset(&self.out)),
                 ("stream", self.binarize.unwrap_or(0)),
+                ("repeat", self.repeat.max(1) as u32),
             ]),
             workgroups: elementwise_groups(self.rows * self.dim, tuning),
             overrides: vec![("BINARIZE", self.binarize.is_some() as u32)],
@@ -79,7 +83,7 @@ impl Kernel for Gather {
         let start = frame.batch_start as usize;
         let mut out = vec![0.0f32; self.rows * self.dim];
         for (r, row) in out.chunks_mut(self.dim).enumerate() {
-            let image = perm[start + r] as usize;
+            let image = perm[start + r / self.repeat.max(1)] as usize;
             for (j, value) in row.iter_mut().enumerate() {
                 let byte = image * self.dim + j;
                 let pixel = (data[byte / 4] >> ((byte % 4) * 8)) & 0xff;

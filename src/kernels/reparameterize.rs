@@ -1,6 +1,7 @@
 //! `reparameterize`: `z = mu + exp(logvar/2)·eps`, with `eps ~ N(0, 1)` drawn here from Philox at
 //! (element, frame.step, stream) and kept for the backward; with `sample == false`, `z = mu` and
-//! `eps = 0`. `stats` rows are [mu | logvar].
+//! `eps = 0`. `stats` rows are [mu | logvar]; row r of `z` draws from row `r / repeat` of them
+//! (`repeat` draws per image, for the multi-sample bounds).
 
 use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME, PHILOX};
 use super::*;
@@ -18,6 +19,7 @@ static REPARAMETERIZE: EntryPoint = EntryPoint::elementwise(
         "stats_offset",
         "z_offset",
         "eps_offset",
+        "repeat",
     ],
     &[
         Binding::read("stats", Element::F32),
@@ -40,6 +42,8 @@ pub struct Reparameterize {
     /// Philox stream (third counter word) of the draws.
     pub stream: u32,
     pub sample: bool,
+    /// Rows of `z` per row of `stats` (1: one draw per image).
+    pub repeat: usize,
 }
 
 impl Kernel for Reparameterize {
@@ -49,8 +53,9 @@ impl Kernel for Reparameterize {
 
     fn operands(&self) -> Vec<Operand> {
         let count = self.rows * self.latent;
+        let images = self.rows.div_ceil(self.repeat.max(1));
         vec![
-            Operand::new("stats", self.stats, 2 * count),
+            Operand::new("stats", self.stats, 2 * images * self.latent),
             Operand::new("z", self.z, count),
             Operand::new("eps", self.eps, count),
         ]
@@ -68,6 +73,7 @@ impl Kernel for Reparameterize {
                 ("stats_offset", offset(&self.stats)),
                 ("z_offset", offset(&self.z)),
                 ("eps_offset", offset(&self.eps)),
+                ("repeat", self.repeat.max(1) as u32),
             ]),
             workgroups: elementwise_groups(self.rows * self.latent, tuning),
             overrides: Vec::new(),
@@ -80,10 +86,11 @@ impl Kernel for Reparameterize {
         let mut z = Vec::with_capacity(rows * latent);
         let mut eps = Vec::with_capacity(rows * latent);
         for r in 0..rows {
+            let image = r / self.repeat.max(1);
             for j in 0..latent {
                 let index = (r * latent + j) as u32;
-                let mu = f64::from(stats[r * 2 * latent + j]);
-                let logvar = f64::from(stats[r * 2 * latent + latent + j]);
+                let mu = f64::from(stats[image * 2 * latent + j]);
+                let logvar = f64::from(stats[image * 2 * latent + latent + j]);
                 let e = if self.sample {
                     rng::normal(frame.key(), index, frame.step, self.stream)
                 } else {

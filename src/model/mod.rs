@@ -12,6 +12,7 @@ pub use init::init_parameters;
 pub use layout::{DenseLayer, ParamLayout, ParamTensor};
 pub use vae::{
     DeviceData, EvalSet, Metric, MetricValues, StepOptions, Vae, BINARIZE_STREAM,
-    DECODER_DROPOUT_STREAM, ENCODER_DROPOUT_STREAM, EVAL_STREAM, SAMPLE_STREAM, TRAIN_STREAM,
+    DECODER_DROPOUT_STREAM, ELBO_STREAM, ENCODER_DROPOUT_STREAM, EVAL_STREAM, IWAE_STREAM,
+    SAMPLE_STREAM, TRAIN_STREAM,
 };
 pub use weights::{from_named_tensors, to_named_tensors, WeightsError};

@@ -5,8 +5,8 @@ use crate::backend::{Backend, BackendError};
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
     Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
-    KlBackward, KlColumns, KlRows, MatMul, Normal, Op, Reparameterize, ReparameterizeBackward,
-    SquareSums, SumInto,
+    GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul, Normal, Op,
+    Reparameterize, ReparameterizeBackward, SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -16,6 +16,9 @@ pub const EVAL_STREAM: u32 = 1;
 pub const SAMPLE_STREAM: u32 = 2;
 /// Dynamic binarization of the training batches.
 pub const BINARIZE_STREAM: u32 = 3;
+/// The draws of the many-sample bounds: the ELBO's and the importance-weighted bound's.
+pub const ELBO_STREAM: u32 = 4;
+pub const IWAE_STREAM: u32 = 5;
 /// Dropout masks: encoder hidden layer i draws on `ENCODER_DROPOUT_STREAM + i`, decoder hidden
 /// layer i on `DECODER_DROPOUT_STREAM + i`.
 pub const ENCODER_DROPOUT_STREAM: u32 = 0x100;
@@ -178,6 +181,12 @@ pub struct Vae {
     bce_rows: BufferId,
     kl_rows: BufferId,
     kl_columns: BufferId,
+    /// Images repeated once per draw (the targets of a many-draw pass), their log weights, and
+    /// per image the running log-sum-exp (m, s) and the sum of the reconstruction NLLs.
+    targets: BufferId,
+    log_weights: BufferId,
+    bound_acc: BufferId,
+    recon_sums: BufferId,
     norm_partials: BufferId,
     metrics: BufferId,
     /// Σ mu and Σ mu² per latent dimension over an evaluation (active units).
@@ -224,6 +233,10 @@ impl Vae {
             bce_rows: f32_buffer("reconstruction loss per row", capacity)?,
             kl_rows: f32_buffer("kl per row", capacity)?,
             kl_columns: f32_buffer("kl per latent dimension", latent)?,
+            targets: f32_buffer("targets of the draws", capacity * config.input_dim)?,
+            log_weights: f32_buffer("log importance weights", capacity)?,
+            bound_acc: f32_buffer("log-sum-exp per image", 2 * capacity)?,
+            recon_sums: f32_buffer("reconstruction sums per image", capacity)?,
             norm_partials: f32_buffer("gradient norm partials", partials_for(layout.len))?,
             metrics: f32_buffer("metrics", METRIC_SLOTS)?,
             moments: f32_buffer("posterior mean moments", 2 * latent)?,
@@ -427,6 +440,7 @@ impl Vae {
                 rows,
                 dim: data.dim,
                 binarize: binarize.then_some(BINARIZE_STREAM),
+                repeat: 1,
             }
             .into(),
         );
@@ -511,6 +525,7 @@ impl Vae {
                 latent: l,
                 stream,
                 sample,
+                repeat: 1,
             }
             .into(),
         );
@@ -731,6 +746,140 @@ impl Vae {
             );
         }
         ops
+    }
+
+    /// `samples` draws z ~ q(z|x) for each of the images perm[frame.batch_start ..][.. images]
+    /// (Philox `stream`, step frame.step): per image, the log-sum-exp of the log importance weights
+    /// merged into the bound accumulators and the reconstruction NLLs added to the reconstruction
+    /// sums (both started by `reset_bound_accumulators`), and the analytic KL in
+    /// `per_row_losses(images).1`. images × samples must fit the capacity.
+    pub fn multi_sample(
+        &self,
+        data: &DeviceData,
+        perm: View,
+        images: usize,
+        samples: usize,
+        stream: u32,
+    ) -> Vec<Op> {
+        let rows = images * samples;
+        self.check_rows(rows);
+        let (latent, dim) = (self.config.latent, self.config.input_dim);
+        let mut ops = Vec::new();
+        self.gather(&mut ops, data, perm, images, false);
+        let input = rows_of(self.input, images, dim);
+        self.side_forward(
+            &mut ops,
+            &self.encoder,
+            input,
+            images,
+            Activation::Identity,
+            0.0,
+        );
+        ops.push(
+            KlRows {
+                stats: self.stats(images),
+                out: rows_of(self.kl_rows, images, 1),
+                rows: images,
+                latent,
+            }
+            .into(),
+        );
+        let targets = rows_of(self.targets, rows, dim);
+        ops.push(
+            Gather {
+                data: data.data,
+                perm,
+                out: targets,
+                rows,
+                dim,
+                binarize: None,
+                repeat: samples,
+            }
+            .into(),
+        );
+        let z = rows_of(self.z, rows, latent);
+        let eps = rows_of(self.eps, rows, latent);
+        ops.push(
+            Reparameterize {
+                stats: self.stats(images),
+                z,
+                eps,
+                rows,
+                latent,
+                stream,
+                sample: true,
+                repeat: samples,
+            }
+            .into(),
+        );
+        self.side_forward(&mut ops, &self.decoder, z, rows, Activation::Identity, 0.0);
+        let nll = rows_of(self.bce_rows, rows, 1);
+        ops.push(
+            BceRows {
+                logits: self.output(rows),
+                targets,
+                grad: None,
+                out: nll,
+                rows,
+                cols: dim,
+            }
+            .into(),
+        );
+        let log_weights = rows_of(self.log_weights, rows, 1);
+        ops.push(
+            LogWeights {
+                nll,
+                z,
+                eps,
+                stats: self.stats(images),
+                out: log_weights,
+                rows,
+                latent,
+                repeat: samples,
+            }
+            .into(),
+        );
+        ops.push(
+            LogsumexpGroups {
+                values: log_weights,
+                acc: rows_of(self.bound_acc, images, 2),
+                groups: images,
+                size: samples,
+            }
+            .into(),
+        );
+        ops.push(
+            GroupSums {
+                values: nll,
+                out: rows_of(self.recon_sums, images, 1),
+                groups: images,
+                size: samples,
+                accumulate: true,
+            }
+            .into(),
+        );
+        ops
+    }
+
+    /// Starts the per-image sums of `multi_sample` for `images` images: log-sum-exps empty,
+    /// reconstruction sums 0.
+    pub fn reset_bound_accumulators<B: Backend>(&self, backend: &mut B, images: usize) {
+        let empty = crate::kernels::logsumexp_groups::EMPTY_MAX;
+        let acc: Vec<f32> = (0..images).flat_map(|_| [empty, 0.0]).collect();
+        backend.write_f32(self.bound_acc, 0, &acc);
+        backend.write_f32(self.recon_sums, 0, &vec![0.0; images]);
+    }
+
+    /// Per image after `multi_sample`: (m, s) of the log-sum-exp, and the reconstruction sum.
+    pub fn read_bound_accumulators<B: Backend>(
+        &self,
+        backend: &mut B,
+        images: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
+        Ok((
+            backend.read_f32(self.bound_acc, 0, 2 * images)?,
+            backend.read_f32(self.recon_sums, 0, images)?,
+        ))
     }
 
     /// The number of latent dimensions whose posterior mean varies over the images added up since

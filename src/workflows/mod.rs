@@ -1,6 +1,8 @@
 //! What the commands do, above the model: training epochs, run folders, sampling, benchmarks.
 
 pub mod bench;
+pub mod bounds;
+pub mod eval;
 pub mod options;
 pub mod run_dir;
 pub mod sample;

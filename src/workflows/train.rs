@@ -137,6 +137,7 @@ pub fn checkpoint_metadata(
         put("val_loss", format!("{val:.4}"));
     }
     put("binarize", json_name(&options.binarize));
+    put("val_fraction", options.val_fraction.to_string());
     put("data", dataset.name.clone());
     put("writer", format!("vae-gpu {}", env!("CARGO_PKG_VERSION")));
     metadata

@@ -8,9 +8,10 @@ use common::{random, view, Pair};
 use vae_gpu::backend::Backend;
 use vae_gpu::kernels::activation::{activate, Activation};
 use vae_gpu::kernels::{
-    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather, KlBackward,
-    KlColumns, KlRows, MatMul, MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward,
-    SquareSums, SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather, GroupSums,
+    KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul, MatmulStrategy, Normal, Op,
+    Reparameterize, ReparameterizeBackward, SquareSums, SumInto, SUBGROUP_LANES_CPU,
+    SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
@@ -842,5 +843,121 @@ fn gpu_adam_with_clipping_and_l2_matches_cpu() {
         let update = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>();
         let error = relative_error(&update(&after.0, &before.0), &update(&after.1, &before.1));
         assert!(error <= ADAM_UPDATE, "{what} update: {error:e}");
+    }
+}
+
+#[test]
+fn gpu_log_weights_and_their_log_sum_exp_match_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (images, repeat, latent) in [(1, 1, 1), (3, 7, 5), (11, 50, 20)] {
+        let rows = images * repeat;
+        // Log weights of a trained model are about -100: losses of that size.
+        let nll: Vec<f32> = random(rows, 30.0, 80).iter().map(|v| 100.0 + v).collect();
+        let nll = view(pair.input(&nll), 0, rows);
+        let z = input(&mut pair, rows * latent, 2.0, 81);
+        let eps = input(&mut pair, rows * latent, 2.0, 82);
+        let stats = input(&mut pair, images * 2 * latent, 1.5, 83);
+        let out = output(&mut pair, rows);
+        // Two chunks of draws merged into the same accumulators, starting empty.
+        let empty = vae_gpu::kernels::logsumexp_groups::EMPTY_MAX;
+        let start: Vec<f32> = (0..images).flat_map(|_| [empty, 0.0]).collect();
+        let acc = view(pair.input(&start), 0, 2 * images);
+        let sums = view(pair.input(&vec![0.5; images]), 0, images);
+        let ops: Vec<Op> = vec![
+            LogWeights {
+                nll,
+                z,
+                eps,
+                stats,
+                out,
+                rows,
+                latent,
+                repeat,
+            }
+            .into(),
+            LogsumexpGroups {
+                values: out,
+                acc,
+                groups: images,
+                size: repeat,
+            }
+            .into(),
+            LogsumexpGroups {
+                values: out,
+                acc,
+                groups: images,
+                size: repeat,
+            }
+            .into(),
+            GroupSums {
+                values: nll,
+                out: sums,
+                groups: images,
+                size: repeat,
+                accumulate: true,
+            }
+            .into(),
+        ];
+        pair.run(&ops, &Frame::default());
+        let what = format!("{images} images x {repeat} draws, latent {latent}");
+        pair.check(&format!("log_weights {what}"), out, KERNEL_REDUCTION);
+        pair.check(&format!("group_sums {what}"), sums, KERNEL_REDUCTION);
+        // The log-sum-exp, as m + log s: the pair itself may differ in how m and s split it.
+        let (gpu, cpu) = pair.read(acc);
+        let (weights, _) = pair.read(out);
+        for g in 0..images {
+            let lse = |a: &[f32]| f64::from(a[2 * g]) + f64::from(a[2 * g + 1]).ln();
+            let values = &weights[g * repeat..(g + 1) * repeat];
+            let max = values.iter().fold(f32::MIN, |m, &v| m.max(v)) as f64;
+            let direct = max
+                + (2.0
+                    * values
+                        .iter()
+                        .map(|&v| (f64::from(v) - max).exp())
+                        .sum::<f64>())
+                .ln();
+            for (side, got) in [("gpu", lse(&gpu)), ("cpu", lse(&cpu))] {
+                assert!(
+                    (got - direct).abs() <= 1e-5 * direct.abs(),
+                    "{what} group {g}: {side} log-sum-exp {got}, direct {direct}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gpu_gather_repeats_images_like_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    let (count, dim, repeat, images) = (9usize, 13usize, 4usize, 5usize);
+    let bytes: Vec<u8> = (0..count * dim).map(|i| (i * 31 % 256) as u8).collect();
+    let words = vae_gpu::data::pack_bytes(&bytes);
+    let data = view(pair.input_u32(&words), 0, words.len());
+    let perm = view(pair.input_u32(&[8, 1, 3, 0, 7, 2, 6, 5, 4]), 0, count);
+    let out = output(&mut pair, images * repeat * dim);
+    let op = Gather {
+        data,
+        perm,
+        out,
+        rows: images * repeat,
+        dim,
+        binarize: None,
+        repeat,
+    };
+    let frame = Frame {
+        batch_start: 2,
+        ..Frame::default()
+    };
+    pair.run(&[op.into()], &frame);
+    pair.check("gather repeat", out, KERNEL_ELEMENTWISE);
+    let (gpu, _) = pair.read(out);
+    let perm = [8, 1, 3, 0, 7, 2, 6, 5, 4];
+    for (r, row) in gpu.chunks(dim).enumerate() {
+        let image = perm[2 + r / repeat];
+        let expected: Vec<f32> = bytes[image * dim..(image + 1) * dim]
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect();
+        assert_eq!(row, &expected[..], "row {r}");
     }
 }

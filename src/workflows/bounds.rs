@@ -3,7 +3,7 @@
 //! −log (1/k) Σᵢ p(x, zᵢ)/q(zᵢ|x) (Burda, Grosse & Salakhutdinov 2016, eq. 8) with a running
 //! log-sum-exp on the device, so memory stays bounded for any k.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 
 use crate::backend::{Backend, BackendError};
 use crate::model::{DeviceData, Vae, ELBO_STREAM, IWAE_STREAM};
@@ -82,17 +82,28 @@ pub enum Pass {
     Iwae,
 }
 
-/// `samples` draws of z for each of the `count` images listed in `perm`, on `data`.
+/// A model on the device and the images it is measured on: the first `count` listed in `perm`.
+pub struct Measured<'a> {
+    pub vae: &'a Vae,
+    pub data: &'a DeviceData,
+    pub perm: View,
+    pub count: usize,
+}
+
+/// `samples` draws of z for each image.
 pub fn draws<B: Backend>(
     backend: &mut B,
-    vae: &Vae,
-    data: &DeviceData,
-    perm: View,
-    count: usize,
+    measured: &Measured,
     samples: usize,
     pass: Pass,
     seed: u64,
 ) -> Result<Draws, BackendError> {
+    let &Measured {
+        vae,
+        data,
+        perm,
+        count,
+    } = measured;
     let stream = match pass {
         Pass::Elbo => ELBO_STREAM,
         Pass::Iwae => IWAE_STREAM,
@@ -109,14 +120,17 @@ pub fn draws<B: Backend>(
         vae.reset_bound_accumulators(backend, images);
         for sample_start in (0..samples).step_by(per_chunk) {
             let chunk = per_chunk.min(samples - sample_start);
-            if !programs.contains_key(&(images, chunk)) {
-                let ops = vae.multi_sample(data, perm, images, chunk, stream);
-                programs.insert((images, chunk), backend.prepare(&ops)?);
-            }
+            let program = match programs.entry((images, chunk)) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => {
+                    let ops = vae.multi_sample(data, perm, images, chunk, stream);
+                    entry.insert(backend.prepare(&ops)?)
+                }
+            };
             let mut frame = Frame::with_seed(seed);
             frame.step = step;
             frame.batch_start = image_start as u32;
-            backend.run(&programs[&(images, chunk)], &frame)?;
+            backend.run(program, &frame)?;
             step += 1;
         }
         let (acc, recon) = vae.read_bound_accumulators(backend, images)?;

@@ -8,7 +8,7 @@ use crate::backend::{Backend, BackendError};
 use crate::data::{binarized, Dataset};
 use crate::model::{DeviceData, Vae};
 
-use super::bounds::{draws, Estimate, Pass};
+use super::bounds::{draws, Estimate, Measured, Pass};
 use super::sample::TrainedModel;
 use super::trainer::{validation_split, ACTIVE_UNIT_THRESHOLD};
 
@@ -124,26 +124,20 @@ pub fn evaluate<B: Backend>(
     let vae = Vae::new(backend, model.config.clone(), EVAL_CAPACITY)?;
     vae.write_parameters(backend, &model.parameters);
     let n = indices.len();
+    let measured = Measured {
+        vae: &vae,
+        data: &data,
+        perm,
+        count: n,
+    };
     let elbo = draws(
         backend,
-        &vae,
-        &data,
-        perm,
-        n,
+        &measured,
         settings.elbo_samples,
         Pass::Elbo,
         settings.seed,
     )?;
-    let iwae = draws(
-        backend,
-        &vae,
-        &data,
-        perm,
-        n,
-        settings.k,
-        Pass::Iwae,
-        settings.seed,
-    )?;
+    let iwae = draws(backend, &measured, settings.k, Pass::Iwae, settings.seed)?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let latent = model.config.latent;
     Ok(EvalReport {

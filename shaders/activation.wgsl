@@ -5,6 +5,7 @@ const ACT_RELU: u32 = 1u;
 const ACT_LEAKY_RELU: u32 = 2u;
 const ACT_TANH: u32 = 3u;
 const ACT_SIGMOID: u32 = 4u;
+const ACT_CONTINUOUS_BERNOULLI_MEAN: u32 = 5u;
 const LEAKY_RELU_SLOPE: f32 = 0.01;
 // tanh(20) is 1 in f32; clamping keeps drivers that build tanh from exp away from inf/inf.
 const TANH_CLAMP: f32 = 20.0;
@@ -30,6 +31,7 @@ fn activate(v: f32, act: u32) -> f32 {
         case ACT_LEAKY_RELU: { y = select(LEAKY_RELU_SLOPE * v, v, v > 0.0); }
         case ACT_TANH: { y = tanh(clamp(v, -TANH_CLAMP, TANH_CLAMP)); }
         case ACT_SIGMOID: { y = stable_sigmoid(v); }
+        case ACT_CONTINUOUS_BERNOULLI_MEAN: { y = cb_mean(v); }
         default: {}
     }
     return select(y, v, is_nan(v));
@@ -41,6 +43,8 @@ fn slope_from_output(y: f32, act: u32) -> f32 {
         case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE, 1.0, y > 0.0); }
         case ACT_TANH: { return 1.0 - y * y; }
         case ACT_SIGMOID: { return y * (1.0 - y); }
+        // An output-only activation (pictures of a continuous Bernoulli model): never trained through.
+        case ACT_CONTINUOUS_BERNOULLI_MEAN: { return 0.0; }
         default: { return 1.0; }
     }
 }

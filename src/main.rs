@@ -434,6 +434,7 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
             hidden: args.hidden.0.clone(),
             latent: args.latent,
             activation: args.activation,
+            likelihood: vae_gpu::model::Likelihood::Bernoulli,
         },
         batch_sizes: args.batch_sizes.0.clone(),
         steps: args.steps.max(1),

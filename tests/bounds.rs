@@ -21,6 +21,7 @@ fn config() -> VaeConfig {
         hidden: vec![64],
         latent: 8,
         activation: Activation::Relu,
+        likelihood: vae_gpu::model::Likelihood::Bernoulli,
     }
 }
 

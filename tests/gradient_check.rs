@@ -131,6 +131,7 @@ fn check(activation: Activation, hidden: Vec<usize>, parameters: Parameters) {
         hidden,
         latent: 3,
         activation,
+        likelihood: vae_gpu::model::Likelihood::Bernoulli,
     };
     let rows = 5;
     let mut cpu = CpuBackend::new();

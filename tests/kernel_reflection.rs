@@ -344,7 +344,7 @@ fn a_drifted_declaration_is_caught() {
     static MODULE: ShaderModule = ShaderModule {
         file: "bias_act.wgsl",
         source: include_str!("../shaders/bias_act.wgsl"),
-        snippets: &[&ELEMENTWISE, &wgsl::ACTIVATION],
+        snippets: &[&ELEMENTWISE, &wgsl::CONTINUOUS_BERNOULLI, &wgsl::ACTIVATION],
     };
     static DRIFTED: EntryPoint = EntryPoint {
         module: &MODULE,

@@ -29,6 +29,7 @@ fn programs<B: Backend>(backend: &mut B) -> [Vec<f32>; 5] {
         hidden: vec![24],
         latent: 5,
         activation: Activation::Tanh,
+        likelihood: vae_gpu::model::Likelihood::Bernoulli,
     };
     let vae = Vae::new(backend, config, ROWS).unwrap();
     vae.write_parameters(backend, &init_parameters(&vae.layout, 4));

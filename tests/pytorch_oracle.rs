@@ -79,6 +79,7 @@ fn config(activation: Activation) -> VaeConfig {
         hidden: vec![32],
         latent: 6,
         activation,
+        likelihood: vae_gpu::model::Likelihood::Bernoulli,
     }
 }
 

@@ -91,6 +91,7 @@ fn one_training_step_with_every_option_matches_cpu() {
         hidden: vec![96, 40],
         latent: 7,
         activation: Activation::LeakyRelu,
+        likelihood: vae_gpu::model::Likelihood::Bernoulli,
     };
     let options = StepOptions {
         dropout_encoder: 0.3,
@@ -178,6 +179,7 @@ fn two_hundred_steps_match_cpu_in_per_step_loss() {
         hidden: vec![48],
         latent: 6,
         activation: Activation::Relu,
+        likelihood: vae_gpu::model::Likelihood::Bernoulli,
     };
     let (rows, images, steps) = (24, 480, 200);
     let adam = AdamConfig::default();

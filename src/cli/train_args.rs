@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use vae_gpu::data::{Binarize, DataSource};
 use vae_gpu::kernels::Activation;
-use vae_gpu::model::VaeConfig;
+use vae_gpu::model::{Likelihood, LikelihoodKind, Sigma, VaeConfig};
 use vae_gpu::optim::AdamConfig;
 use vae_gpu::schedule::{KlWeight, LrSchedule, LrShape, Plateau};
 use vae_gpu::workflows::options::{EarlyStopping, TrainOptions};
@@ -93,6 +93,13 @@ pub struct CommonArgs {
     /// Hidden-layer activation
     #[arg(long, value_enum, default_value_t = Activation::Relu)]
     pub activation: Activation,
+    /// The decoder's distribution of a pixel: Bernoulli from logits (BCE), Gaussian, or the
+    /// continuous Bernoulli (normalized on [0, 1])
+    #[arg(long, value_enum, default_value_t = LikelihoodKind::Bernoulli)]
+    pub likelihood: LikelihoodKind,
+    /// The Gaussian likelihood's standard deviation, or `learned` (per pixel, floored at 1e-3)
+    #[arg(long, default_value = "0.1", value_parser = Sigma::parse)]
+    pub sigma: Sigma,
     #[command(flatten)]
     pub data: DataArgs,
     /// Passes over the training set (in all, for --resume) [default: 10; sweep: 50]
@@ -239,6 +246,7 @@ impl CommonArgs {
                 hidden: knobs.hidden.clone(),
                 latent: knobs.latent,
                 activation: self.activation,
+                likelihood: Likelihood::new(self.likelihood, self.sigma),
             },
             adam: AdamConfig {
                 lr: self.lr,
@@ -368,6 +376,7 @@ pub fn setting_of(flag: &str, options: &TrainOptions, data: &DataSource) -> Opti
         "hidden" => format!("{:?}", o.model.hidden),
         "latent" => o.model.latent.to_string(),
         "activation" => o.model.activation.name().to_string(),
+        "likelihood" | "sigma" => format!("{:?}", o.model.likelihood),
         "batch_size" => o.batch_size.to_string(),
         "lr" => o.adam.lr.to_string(),
         "beta1" => o.adam.beta1.to_string(),

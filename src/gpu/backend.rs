@@ -44,8 +44,9 @@ pub struct GpuBackend {
     pipelines: Pipelines,
     buffers: Vec<DeviceBuffer>,
     frame: wgpu::Buffer,
-    /// Bound where an op leaves an optional output out.
-    dummy: wgpu::Buffer,
+    /// Bound where an op leaves an optional operand out, one per binding number (a buffer bound
+    /// twice in a dispatch, once read-only and once writable, is a validation error).
+    dummies: Vec<wgpu::Buffer>,
     tuning: Tuning,
 }
 
@@ -66,12 +67,7 @@ impl GpuBackend {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let dummy = context.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("unused output"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+
         let tuning = Tuning {
             matmul: Self::best_matmul_strategy(&context),
             subgroup_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
@@ -86,7 +82,7 @@ impl GpuBackend {
             pipelines: Pipelines::default(),
             buffers: Vec::new(),
             frame,
-            dummy,
+            dummies: Vec::new(),
             tuning,
         }
     }
@@ -147,6 +143,19 @@ impl GpuBackend {
         op.kernel().launch(&self.tuning).entry.name
     }
 
+    /// Makes sure there are dummy buffers for bindings up to `count`.
+    fn ensure_dummies(&mut self, count: usize) {
+        while self.dummies.len() < count {
+            let dummy = self.context.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("left-out operand"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            self.dummies.push(dummy);
+        }
+    }
+
     /// The pipeline (compiled on first use), shape uniform and bind group of one launch.
     fn bind(&mut self, op: &Op, launch: &Launch) -> Result<(Dispatch, wgpu::Buffer), BackendError> {
         let entry = launch.entry;
@@ -174,6 +183,7 @@ impl GpuBackend {
                 entry.name
             );
         }
+        self.ensure_dummies(entry.bindings.len());
         let device = &self.context.device;
         let pipeline = self.pipelines.get(device, entry, &launch.overrides);
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -200,7 +210,7 @@ impl GpuBackend {
             );
             let buffer = match operand.view {
                 Some(view) => &self.buffers[view.buffer.0].buffer,
-                None => &self.dummy,
+                None => &self.dummies[i],
             };
             entries.push(wgpu::BindGroupEntry {
                 binding: 2 + i as u32,

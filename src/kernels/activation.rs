@@ -15,18 +15,23 @@ pub enum Activation {
     LeakyRelu,
     Tanh,
     Sigmoid,
+    // The mean of a continuous Bernoulli of this logit: the pictures of such a model. Output only
+    // (its slope is 0: nothing trains through it); not offered on the command line.
+    #[value(skip)]
+    ContinuousBernoulliMean,
 }
 
 /// Slope of leaky ReLU for negative inputs (PyTorch's default).
 pub const LEAKY_RELU_SLOPE: f32 = 0.01;
 
 impl Activation {
-    pub const ALL: [Activation; 5] = [
+    pub const ALL: [Activation; 6] = [
         Activation::Identity,
         Activation::Relu,
         Activation::LeakyRelu,
         Activation::Tanh,
         Activation::Sigmoid,
+        Activation::ContinuousBernoulliMean,
     ];
 
     /// The `ACT_*` constant of shaders/activation.wgsl.
@@ -37,6 +42,7 @@ impl Activation {
             Activation::LeakyRelu => 2,
             Activation::Tanh => 3,
             Activation::Sigmoid => 4,
+            Activation::ContinuousBernoulliMean => 5,
         }
     }
 
@@ -48,6 +54,7 @@ impl Activation {
             Activation::LeakyRelu => "leaky-relu",
             Activation::Tanh => "tanh",
             Activation::Sigmoid => "sigmoid",
+            Activation::ContinuousBernoulliMean => "continuous-bernoulli-mean",
         }
     }
 
@@ -76,6 +83,7 @@ pub fn activate(v: f64, act: Activation) -> f64 {
         }
         Activation::Tanh => v.tanh(),
         Activation::Sigmoid => sigmoid(v),
+        Activation::ContinuousBernoulliMean => super::continuous_bernoulli::mean(v),
     }
 }
 
@@ -100,6 +108,7 @@ pub fn slope_from_output(y: f64, act: Activation) -> f64 {
         }
         Activation::Tanh => 1.0 - y * y,
         Activation::Sigmoid => y * (1.0 - y),
+        Activation::ContinuousBernoulliMean => 0.0,
     }
 }
 

@@ -3,10 +3,10 @@
 //! `grad = frame.grad_scale · (sigmoid(l) − x)`.
 
 use super::activation::sigmoid;
-use super::wgsl::{shader_module, ShaderModule, FRAME};
+use super::wgsl::{shader_module, ShaderModule, BERNOULLI, FRAME, ROW_SUM};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("bce_rows.wgsl", [FRAME]);
+static MODULE: ShaderModule = shader_module!("bce_rows.wgsl", [FRAME, ROW_SUM, BERNOULLI]);
 /// One workgroup per row: a strided pass over the columns, then a tree over the workgroup.
 static BCE_ROWS: EntryPoint = EntryPoint {
     module: &MODULE,
@@ -27,7 +27,7 @@ static BCE_ROWS: EntryPoint = EntryPoint {
         Binding::write("grad", Element::F32),
         Binding::write("out", Element::F32),
     ],
-    constants: &[],
+    constants: &[("ROW_WORKGROUP", 64)],
     needs_subgroups: false,
     specializations: &[],
 };

@@ -1,10 +1,10 @@
 //! `bias_act`: in place, `x[r, j] = act(x[r, j] + bias[j])`, the epilogue of a dense layer.
 
 use super::activation::{activate, Activation};
-use super::wgsl::{shader_module, ShaderModule, ACTIVATION, ELEMENTWISE};
+use super::wgsl::{shader_module, ShaderModule, ACTIVATION, CONTINUOUS_BERNOULLI, ELEMENTWISE};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("bias_act.wgsl", [ELEMENTWISE, ACTIVATION]);
+static MODULE: ShaderModule = shader_module!("bias_act.wgsl", [ELEMENTWISE, CONTINUOUS_BERNOULLI, ACTIVATION]);
 static BIAS_ACT: EntryPoint = EntryPoint::elementwise(
     &MODULE,
     "bias_act",

@@ -2,10 +2,10 @@
 //! stored output `y = act(·)`.
 
 use super::activation::{slope_from_output, Activation};
-use super::wgsl::{shader_module, ShaderModule, ACTIVATION, ELEMENTWISE};
+use super::wgsl::{shader_module, ShaderModule, ACTIVATION, CONTINUOUS_BERNOULLI, ELEMENTWISE};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("bias_act_backward.wgsl", [ELEMENTWISE, ACTIVATION]);
+static MODULE: ShaderModule = shader_module!("bias_act_backward.wgsl", [ELEMENTWISE, CONTINUOUS_BERNOULLI, ACTIVATION]);
 static BIAS_ACT_BACKWARD: EntryPoint = EntryPoint::elementwise(
     &MODULE,
     "bias_act_backward",

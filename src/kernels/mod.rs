@@ -9,6 +9,7 @@
 //! docs/ARCHITECTURE.md, "Adding a kernel".
 
 pub mod activation;
+pub mod continuous_bernoulli;
 pub mod wgsl;
 
 use crate::ops::{BufferId, Frame, View};
@@ -370,6 +371,8 @@ kernels! {
     kl_columns::KlColumns,
     kl_backward::KlBackward,
     bce_rows::BceRows,
+    gaussian_rows::GaussianRows,
+    continuous_bernoulli_rows::ContinuousBernoulliRows,
     sum_into::SumInto,
     square_sums::SquareSums,
     column_moments::ColumnMoments,

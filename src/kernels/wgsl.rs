@@ -49,6 +49,18 @@ pub static MATMUL_VEC4_IO: Snippet = Snippet {
     file: "matmul_vec4_io.wgsl",
     source: wgsl!("matmul_vec4_io.wgsl"),
 };
+pub static ROW_SUM: Snippet = Snippet {
+    file: "row_sum.wgsl",
+    source: wgsl!("row_sum.wgsl"),
+};
+pub static BERNOULLI: Snippet = Snippet {
+    file: "bernoulli.wgsl",
+    source: wgsl!("bernoulli.wgsl"),
+};
+pub static CONTINUOUS_BERNOULLI: Snippet = Snippet {
+    file: "continuous_bernoulli.wgsl",
+    source: wgsl!("continuous_bernoulli.wgsl"),
+};
 pub static KL: Snippet = Snippet {
     file: "kl.wgsl",
     source: wgsl!("kl.wgsl"),

@@ -1,4 +1,5 @@
-//! The shape of a VAE: input size, hidden layers, latent size, activation.
+//! The shape of a VAE: input size, hidden layers, latent size, activation, and the likelihood
+//! p(x|z) its decoder parameterizes.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,93 @@ pub struct VaeConfig {
     pub hidden: Vec<usize>,
     pub latent: usize,
     pub activation: Activation,
+    pub likelihood: Likelihood,
+}
+
+/// The decoder's distribution of a pixel given z.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Likelihood {
+    /// Bernoulli from logits (binary cross-entropy), on gray levels or binarized pixels.
+    Bernoulli,
+    /// Normal with mean the decoder's output and a fixed or learned per-pixel variance.
+    Gaussian { sigma: Sigma },
+    /// Continuous Bernoulli from logits: the normalized density on [0, 1].
+    ContinuousBernoulli,
+}
+
+/// The Gaussian likelihood's standard deviation.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sigma {
+    Fixed(f32),
+    /// log σ² per pixel, a parameter vector (`likelihood.logvar`), floored at σ = 1e-3.
+    Learned,
+}
+
+/// The kinds of likelihood, for the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LikelihoodKind {
+    Bernoulli,
+    Gaussian,
+    ContinuousBernoulli,
+}
+
+impl Likelihood {
+    pub fn new(kind: LikelihoodKind, sigma: Sigma) -> Self {
+        match kind {
+            LikelihoodKind::Bernoulli => Likelihood::Bernoulli,
+            LikelihoodKind::Gaussian => Likelihood::Gaussian { sigma },
+            LikelihoodKind::ContinuousBernoulli => Likelihood::ContinuousBernoulli,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Likelihood::Bernoulli => "bernoulli",
+            Likelihood::Gaussian { .. } => "gaussian",
+            Likelihood::ContinuousBernoulli => "continuous-bernoulli",
+        }
+    }
+
+    /// What turns the decoder's output into the likelihood's mean, for pictures.
+    pub fn mean_activation(self) -> Activation {
+        match self {
+            Likelihood::Bernoulli => Activation::Sigmoid,
+            Likelihood::Gaussian { .. } => Activation::Identity,
+            Likelihood::ContinuousBernoulli => Activation::ContinuousBernoulliMean,
+        }
+    }
+
+    /// Whether the model carries a learned per-pixel log-variance.
+    pub fn learns_variance(self) -> bool {
+        matches!(
+            self,
+            Likelihood::Gaussian {
+                sigma: Sigma::Learned
+            }
+        )
+    }
+}
+
+impl Sigma {
+    /// `0.1` or `learned`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "learned" => Ok(Sigma::Learned),
+            number => number
+                .parse::<f32>()
+                .map(Sigma::Fixed)
+                .map_err(|_| format!("{text:?}: expected a number or `learned`")),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Sigma::Fixed(sigma) => sigma.to_string(),
+            Sigma::Learned => "learned".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +119,7 @@ impl VaeConfig {
             hidden: vec![400],
             latent: 20,
             activation: Activation::Relu,
+            likelihood: Likelihood::Bernoulli,
         }
     }
 
@@ -41,6 +130,16 @@ impl VaeConfig {
         }
         if self.latent == 0 {
             return bad("the latent size must be at least 1".into());
+        }
+        if let Likelihood::Gaussian {
+            sigma: Sigma::Fixed(sigma),
+        } = self.likelihood
+        {
+            if !(sigma.is_finite() && sigma >= 1e-3) {
+                return bad(format!(
+                    "--sigma {sigma}: the Gaussian's standard deviation must be at least 1e-3 (or `learned`)"
+                ));
+            }
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return bad(format!(
@@ -64,8 +163,13 @@ impl VaeConfig {
         let mut dec = vec![self.latent];
         dec.extend(self.hidden.iter().rev());
         dec.push(self.input_dim);
+        let likelihood = match self.likelihood {
+            Likelihood::Bernoulli => String::new(),
+            Likelihood::Gaussian { sigma } => format!(", gaussian (sigma {})", sigma.describe()),
+            Likelihood::ContinuousBernoulli => ", continuous bernoulli".to_string(),
+        };
         format!(
-            "{}-({l},{l}) / {}, {}",
+            "{}-({l},{l}) / {}, {}{likelihood}",
             widths(&enc),
             widths(&dec),
             self.activation.name(),
@@ -86,8 +190,14 @@ impl VaeConfig {
             ("hidden".to_string(), hidden),
             ("latent".to_string(), self.latent.to_string()),
             ("activation".to_string(), self.activation.name().to_string()),
-            ("likelihood".to_string(), "bernoulli".to_string()),
+            ("likelihood".to_string(), self.likelihood.name().to_string()),
         ])
+        .into_iter()
+        .chain(match self.likelihood {
+            Likelihood::Gaussian { sigma } => Some(("sigma".to_string(), sigma.describe())),
+            _ => None,
+        })
+        .collect()
     }
 
     pub fn from_metadata(meta: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
@@ -117,11 +227,30 @@ impl VaeConfig {
             key: "activation",
             value: act_text.clone(),
         })?;
+        let likelihood = match meta.get("likelihood").map(String::as_str) {
+            None | Some("bernoulli") => Likelihood::Bernoulli,
+            Some("continuous-bernoulli") => Likelihood::ContinuousBernoulli,
+            Some("gaussian") => {
+                let text = get("sigma")?;
+                let sigma = Sigma::parse(text).map_err(|_| ConfigError::BadValue {
+                    key: "sigma",
+                    value: text.clone(),
+                })?;
+                Likelihood::Gaussian { sigma }
+            }
+            Some(other) => {
+                return Err(ConfigError::BadValue {
+                    key: "likelihood",
+                    value: other.to_string(),
+                })
+            }
+        };
         let config = Self {
             input_dim: number("input_dim")?,
             hidden,
             latent: number("latent")?,
             activation,
+            likelihood,
         };
         config.validate()?;
         Ok(config)

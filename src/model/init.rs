@@ -1,5 +1,6 @@
 //! Initial parameters as PyTorch's `nn.Linear` default draws them: weights and biases uniform in
-//! ±1/sqrt(fan_in), here from a seeded Philox stream so that runs are reproducible.
+//! ±1/sqrt(fan_in), here from a seeded Philox stream so that runs are reproducible; a learned
+//! Gaussian log-variance starts at σ = 0.1.
 
 use super::ParamLayout;
 use crate::rng::PhiloxStream;
@@ -18,5 +19,14 @@ pub fn init_parameters(layout: &ParamLayout, seed: u64) -> Vec<f32> {
             params[i] = (stream.next_unit() * 2.0 - 1.0) * bound;
         }
     }
+    // A learned Gaussian variance starts at sigma = 0.1, the scale of pixel noise in [0, 1]
+    // (from sigma = 1 it would take epochs of Adam's small steps to get there).
+    if let Some(at) = layout.likelihood_logvar {
+        let dim = layout.decoder.last().map_or(0, |l| l.outputs);
+        params[at..at + dim].fill(LEARNED_LOGVAR_START);
+    }
     params
 }
+
+/// log(0.1²): where a learned per-pixel log-variance starts.
+pub const LEARNED_LOGVAR_START: f32 = -4.605_17;

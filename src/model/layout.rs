@@ -46,6 +46,8 @@ pub struct ParamLayout {
     /// Mirrored hidden layers, then the output layer (logits, identity).
     pub decoder: Vec<DenseLayer>,
     pub tensors: Vec<ParamTensor>,
+    /// Offset of the Gaussian likelihood's learned per-pixel log-variance, when it has one.
+    pub likelihood_logvar: Option<usize>,
     /// Length of the flat buffer, padding included.
     pub len: usize,
 }
@@ -116,10 +118,20 @@ impl ParamLayout {
                 offset: head.bias + half * l,
             });
         }
+        let likelihood_logvar = config.likelihood.learns_variance().then(|| {
+            let offset = alloc(config.input_dim);
+            tensors.push(ParamTensor {
+                name: "likelihood.logvar".to_string(),
+                shape: vec![config.input_dim],
+                offset,
+            });
+            offset
+        });
         Self {
             encoder,
             decoder,
             tensors,
+            likelihood_logvar,
             len,
         }
     }

@@ -7,7 +7,7 @@ mod layout;
 mod vae;
 mod weights;
 
-pub use config::{ConfigError, VaeConfig};
+pub use config::{ConfigError, Likelihood, LikelihoodKind, Sigma, VaeConfig};
 pub use init::init_parameters;
 pub use layout::{DenseLayer, ParamLayout, ParamTensor};
 pub use vae::{

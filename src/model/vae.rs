@@ -1,12 +1,14 @@
 //! The VAE's buffers and the op lists of its programs. Nothing here knows which backend runs them.
 
-use super::{DenseLayer, ParamLayout, VaeConfig};
+use super::{DenseLayer, Likelihood, ParamLayout, Sigma, VaeConfig};
 use crate::backend::{Backend, BackendError};
+use crate::kernels::gaussian_rows::Variance;
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
-    Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
-    GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul, Normal, Op,
-    Reparameterize, ReparameterizeBackward, SquareSums, SumInto,
+    Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum,
+    ContinuousBernoulliRows, Dropout, Gather, GaussianRows, GroupSums, KlBackward, KlColumns,
+    KlRows, LogWeights, LogsumexpGroups, MatMul, Normal, Op, Reparameterize,
+    ReparameterizeBackward, SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -187,6 +189,8 @@ pub struct Vae {
     log_weights: BufferId,
     bound_acc: BufferId,
     recon_sums: BufferId,
+    /// Per-element gradient of a learned Gaussian log-variance, before its column sum.
+    grad_logvar_elements: BufferId,
     norm_partials: BufferId,
     metrics: BufferId,
     /// Σ mu and Σ mu² per latent dimension over an evaluation (active units).
@@ -237,6 +241,14 @@ impl Vae {
             log_weights: f32_buffer("log importance weights", capacity)?,
             bound_acc: f32_buffer("log-sum-exp per image", 2 * capacity)?,
             recon_sums: f32_buffer("reconstruction sums per image", capacity)?,
+            grad_logvar_elements: f32_buffer(
+                "log-variance gradient per pixel",
+                if config.likelihood.learns_variance() {
+                    capacity * config.input_dim
+                } else {
+                    1
+                },
+            )?,
             norm_partials: f32_buffer("gradient norm partials", partials_for(layout.len))?,
             metrics: f32_buffer("metrics", METRIC_SLOTS)?,
             moments: f32_buffer("posterior mean moments", 2 * latent)?,
@@ -542,20 +554,86 @@ impl Vae {
         );
     }
 
+    /// The reconstruction NLL of each of `rows` rows of the decoder's output against `targets`,
+    /// under the model's likelihood, into `out`; with `with_grad`, its gradient w.r.t. the decoder's
+    /// output (and a learned log-variance's).
+    fn reconstruction(
+        &self,
+        ops: &mut Vec<Op>,
+        targets: View,
+        out: View,
+        rows: usize,
+        with_grad: bool,
+    ) {
+        let cols = self.config.input_dim;
+        let logits = self.output(rows);
+        let grad = with_grad.then(|| rows_of(*self.decoder.grad.last().unwrap(), rows, cols));
+        match self.config.likelihood {
+            Likelihood::Bernoulli => ops.push(
+                BceRows {
+                    logits,
+                    targets,
+                    grad,
+                    out,
+                    rows,
+                    cols,
+                }
+                .into(),
+            ),
+            Likelihood::ContinuousBernoulli => ops.push(
+                ContinuousBernoulliRows {
+                    logits,
+                    targets,
+                    grad,
+                    out,
+                    rows,
+                    cols,
+                }
+                .into(),
+            ),
+            Likelihood::Gaussian { sigma } => {
+                let learned = self.layout.likelihood_logvar.map(|at| self.param(at, cols));
+                let variance = match (sigma, learned) {
+                    (Sigma::Learned, Some(view)) => Variance::Learned(view),
+                    (Sigma::Fixed(sigma), _) => Variance::Fixed(2.0 * sigma.ln()),
+                    (Sigma::Learned, None) => unreachable!("the layout has a learned variance"),
+                };
+                let elements = rows_of(self.grad_logvar_elements, rows, cols);
+                let grad_logvar = (learned.is_some() && with_grad).then_some(elements);
+                ops.push(
+                    GaussianRows {
+                        mean: logits,
+                        targets,
+                        variance,
+                        grad,
+                        grad_logvar,
+                        out,
+                        rows,
+                        cols,
+                    }
+                    .into(),
+                );
+                if let (Some(at), Some(elements)) = (self.layout.likelihood_logvar, grad_logvar) {
+                    ops.push(
+                        ColumnSum {
+                            x: elements,
+                            out: self.grad(at, cols),
+                            rows,
+                            cols,
+                        }
+                        .into(),
+                    );
+                }
+            }
+        }
+    }
+
     /// Per-row losses of the current batch, and the gradient of their sum w.r.t. the logits.
     fn losses(&self, ops: &mut Vec<Op>, rows: usize, with_grad: bool) {
         let d = self.config.input_dim;
-        ops.push(
-            BceRows {
-                logits: self.output(rows),
-                targets: rows_of(self.input, rows, d),
-                grad: with_grad.then(|| rows_of(*self.decoder.grad.last().unwrap(), rows, d)),
-                out: rows_of(self.bce_rows, rows, 1),
-                rows,
-                cols: d,
-            }
-            .into(),
-        );
+        let targets = rows_of(self.input, rows, d);
+        let out = rows_of(self.bce_rows, rows, 1);
+        self.reconstruction(ops, targets, out, rows, with_grad);
         ops.push(
             KlRows {
                 stats: self.stats(rows),
@@ -814,17 +892,7 @@ impl Vae {
         );
         self.side_forward(&mut ops, &self.decoder, z, rows, Activation::Identity, 0.0);
         let nll = rows_of(self.bce_rows, rows, 1);
-        ops.push(
-            BceRows {
-                logits: self.output(rows),
-                targets,
-                grad: None,
-                out: nll,
-                rows,
-                cols: dim,
-            }
-            .into(),
-        );
+        self.reconstruction(&mut ops, targets, nll, rows, false);
         let log_weights = rows_of(self.log_weights, rows, 1);
         ops.push(
             LogWeights {
@@ -914,9 +982,11 @@ impl Vae {
         ops
     }
 
+    /// The decoder's output turned into the likelihood's mean (the pixels of a picture).
     fn decode_probabilities(&self, ops: &mut Vec<Op>, rows: usize) {
         let z = rows_of(self.z, rows, self.config.latent);
-        self.side_forward(ops, &self.decoder, z, rows, Activation::Sigmoid, 0.0);
+        let mean = self.config.likelihood.mean_activation();
+        self.side_forward(ops, &self.decoder, z, rows, mean, 0.0);
     }
 
     /// The images perm[frame.batch_start ..][.. rows] passed through the encoder's mean and the

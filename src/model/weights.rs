@@ -80,6 +80,7 @@ mod tests {
             hidden: vec![7, 5],
             latent: 3,
             activation: crate::kernels::Activation::Relu,
+            likelihood: crate::model::Likelihood::Bernoulli,
         };
         let layout = ParamLayout::new(&config);
         let flat = init_parameters(&layout, 1);

@@ -134,10 +134,10 @@ impl Kernel for GaussianRows {
         let mut grad_logvar = Vec::with_capacity(count);
         for r in 0..self.rows {
             let mut sum = 0.0f64;
-            for j in 0..self.cols {
+            for (j, &raw) in logvar.iter().enumerate() {
                 let i = r * self.cols + j;
                 let (mu, x) = (f64::from(mean[i]), f64::from(targets[i]));
-                let raw = f64::from(logvar[j]);
+                let raw = f64::from(raw);
                 let lv = raw.max(floor);
                 let precision = (-lv).exp();
                 let d = x - mu;

@@ -6,7 +6,7 @@ use vae_gpu::cpu::{CpuBackend, CpuProgram};
 use vae_gpu::kernels::activation::activate;
 use vae_gpu::kernels::Activation;
 use vae_gpu::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
-use vae_gpu::model::{DenseLayer, ParamLayout, StepOptions};
+use vae_gpu::model::{DenseLayer, Likelihood, ParamLayout, Sigma, StepOptions};
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::rng::PhiloxStream;
 
@@ -27,10 +27,20 @@ fn loss(
 
 /// Parameters 3x PyTorch's init, so that tanh and sigmoid leave their linear range.
 fn large(layout: &ParamLayout) -> Vec<f32> {
-    init_parameters(layout, 11)
+    let mut params: Vec<f32> = init_parameters(layout, 11)
         .iter()
         .map(|p| p * 3.0)
-        .collect()
+        .collect();
+    // A learned log-variance spread around 0 (sigma near 1): far above its floor (sigma 1e-3),
+    // whose kink a finite difference must not straddle, and a loss small enough that its f32
+    // rounding does not drown the difference quotient (sigma 0.1 makes it ~100x larger).
+    if let Some(at) = layout.likelihood_logvar {
+        let dim = layout.decoder.last().unwrap().outputs;
+        for (i, p) in params[at..at + dim].iter_mut().enumerate() {
+            *p = 0.1 * (i % 5) as f32 - 0.2;
+        }
+    }
+    params
 }
 
 /// `act(W·input + b)` of one layer on the host, per row, and the smallest |W·input + b|.
@@ -126,12 +136,21 @@ enum Parameters {
 }
 
 fn check(activation: Activation, hidden: Vec<usize>, parameters: Parameters) {
+    check_with(activation, hidden, parameters, Likelihood::Bernoulli);
+}
+
+fn check_with(
+    activation: Activation,
+    hidden: Vec<usize>,
+    parameters: Parameters,
+    likelihood: Likelihood,
+) {
     let config = VaeConfig {
         input_dim: 7,
         hidden,
         latent: 3,
         activation,
-        likelihood: vae_gpu::model::Likelihood::Bernoulli,
+        likelihood,
     };
     let rows = 5;
     let mut cpu = CpuBackend::new();
@@ -224,4 +243,27 @@ fn cpu_vae_backward_matches_finite_differences_leaky_relu() {
 #[test]
 fn cpu_vae_backward_matches_finite_differences_no_hidden_layer() {
     check(Activation::Identity, vec![], Parameters::Large);
+}
+
+#[test]
+fn cpu_vae_backward_matches_finite_differences_gaussian_fixed_variance() {
+    let gaussian = Likelihood::Gaussian {
+        sigma: Sigma::Fixed(0.7),
+    };
+    check_with(Activation::Tanh, vec![5], Parameters::Large, gaussian);
+}
+
+/// The learned log-variance is a parameter like the others: its gradient is checked too.
+#[test]
+fn cpu_vae_backward_matches_finite_differences_gaussian_learned_variance() {
+    let gaussian = Likelihood::Gaussian {
+        sigma: Sigma::Learned,
+    };
+    check_with(Activation::Tanh, vec![5], Parameters::Large, gaussian);
+}
+
+#[test]
+fn cpu_vae_backward_matches_finite_differences_continuous_bernoulli() {
+    let likelihood = Likelihood::ContinuousBernoulli;
+    check_with(Activation::Sigmoid, vec![4], Parameters::Large, likelihood);
 }

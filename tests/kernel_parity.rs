@@ -7,11 +7,12 @@ mod common;
 use common::{random, view, Pair};
 use vae_gpu::backend::Backend;
 use vae_gpu::kernels::activation::{activate, Activation};
+use vae_gpu::kernels::gaussian_rows::Variance;
 use vae_gpu::kernels::{
-    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather, GroupSums,
-    KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul, MatmulStrategy, Normal, Op,
-    Reparameterize, ReparameterizeBackward, SquareSums, SumInto, SUBGROUP_LANES_CPU,
-    SUBGROUP_LANES_GPU,
+    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, ContinuousBernoulliRows,
+    Dropout, Gather, GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights,
+    LogsumexpGroups, MatMul, MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward,
+    SquareSums, SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
@@ -959,5 +960,134 @@ fn gpu_gather_repeats_images_like_cpu() {
             .map(|&b| b as f32 / 255.0)
             .collect();
         assert_eq!(row, &expected[..], "row {r}");
+    }
+}
+
+#[test]
+fn gpu_gaussian_rows_match_cpu_with_fixed_and_learned_variances() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (rows, cols) in ROW_SHAPES {
+        // Log-variances from below the floor (-13.8) to 3: the floor and its zero slope act too.
+        let logvar: Vec<f32> = random(cols, 1.0, 90)
+            .iter()
+            .map(|u| -5.0 + 9.0 * u)
+            .collect();
+        let logvar = view(pair.input(&logvar), 0, cols);
+        for learned in [false, true] {
+            let mean = input(&mut pair, rows * cols, 1.0, 91);
+            let targets: Vec<f32> = random(rows * cols, 0.5, 92)
+                .iter()
+                .map(|v| v + 0.5)
+                .collect();
+            let targets = view(pair.input(&targets), 0, rows * cols);
+            let grad = output(&mut pair, rows * cols);
+            let grad_logvar = output(&mut pair, rows * cols);
+            let out = output(&mut pair, rows);
+            let variance = if learned {
+                Variance::Learned(logvar)
+            } else {
+                Variance::Fixed(2.0 * 0.1f32.ln())
+            };
+            let op = GaussianRows {
+                mean,
+                targets,
+                variance,
+                grad: Some(grad),
+                grad_logvar: learned.then_some(grad_logvar),
+                out,
+                rows,
+                cols,
+            };
+            let mut frame = Frame::with_seed(0);
+            frame.grad_scale = 0.5;
+            pair.run(&[op.into()], &frame);
+            let what = format!("gaussian_rows {rows}x{cols} learned={learned}");
+            pair.check(&what, out, KERNEL_REDUCTION);
+            pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
+            if learned {
+                pair.check(
+                    &format!("{what} grad logvar"),
+                    grad_logvar,
+                    KERNEL_ELEMENTWISE,
+                );
+            }
+        }
+    }
+}
+
+/// Logits across the continuous Bernoulli's hard places: near 0 (the 0/0 of its closed forms, on
+/// both sides of the series' cut-off), and large (where tanh and sinh saturate).
+#[test]
+fn gpu_continuous_bernoulli_rows_match_the_f64_reference_across_logits() {
+    let Some(mut pair) = Pair::new() else { return };
+    let special = [
+        0.0, 1e-7, -1e-7, 1e-4, -5e-4, 0.01, -0.3, 0.69, 0.7, 0.71, -0.7, 1.0, 5.0, -12.0, 30.0,
+        -31.0, 60.0, -89.0, 95.0,
+    ];
+    let rows = 7;
+    let cols = special.len();
+    let logits: Vec<f32> = (0..rows)
+        .flat_map(|r| {
+            special
+                .iter()
+                .map(move |&l| if r % 2 == 0 { l } else { -l })
+        })
+        .collect();
+    let logits = view(pair.input(&logits), 0, rows * cols);
+    let targets: Vec<f32> = random(rows * cols, 0.5, 93)
+        .iter()
+        .map(|v| v + 0.5)
+        .collect();
+    let targets = view(pair.input(&targets), 0, rows * cols);
+    let grad = output(&mut pair, rows * cols);
+    let out = output(&mut pair, rows);
+    let op = ContinuousBernoulliRows {
+        logits,
+        targets,
+        grad: Some(grad),
+        out,
+        rows,
+        cols,
+    };
+    pair.run(&[op.into()], &Frame::with_seed(0));
+    pair.check("continuous_bernoulli_rows", out, KERNEL_REDUCTION);
+    // Element by element too: the error of each logit, not only of the whole.
+    let (gpu, cpu) = pair.read(grad);
+    let (etas, _) = pair.read(logits);
+    for ((g, c), eta) in gpu.iter().zip(&cpu).zip(&etas) {
+        assert!(g.is_finite(), "gradient at {eta}: {g}");
+        assert!(
+            (g - c).abs() <= 2e-6 * c.abs().max(1.0),
+            "gradient at {eta}: gpu {g}, cpu {c}"
+        );
+    }
+    pair.check("continuous_bernoulli_rows grad", grad, KERNEL_ELEMENTWISE);
+    for random_logits in [0.5f32, 40.0] {
+        let logits = input(&mut pair, 129 * 785, random_logits, 94);
+        let targets = view(
+            pair.input(
+                &random(129 * 785, 0.5, 95)
+                    .iter()
+                    .map(|v| v + 0.5)
+                    .collect::<Vec<_>>(),
+            ),
+            0,
+            129 * 785,
+        );
+        let out = output(&mut pair, 129);
+        let op = ContinuousBernoulliRows {
+            logits,
+            targets,
+            grad: None,
+            out,
+            rows: 129,
+            cols: 785,
+        };
+        pair.run(&[op.into()], &Frame::with_seed(0));
+        pair.check(
+            &format!("continuous_bernoulli_rows logits ±{random_logits}"),
+            out,
+            KERNEL_REDUCTION,
+        );
     }
 }

@@ -215,3 +215,36 @@ fn two_hundred_steps_match_cpu_in_per_step_loss() {
         "{first_and_last:?}"
     );
 }
+
+#[test]
+fn one_training_step_matches_cpu_for_every_likelihood() {
+    use vae_gpu::model::{Likelihood, Sigma};
+    let Some(mut gpu) = common::gpu() else { return };
+    for likelihood in [
+        Likelihood::Gaussian {
+            sigma: Sigma::Fixed(0.2),
+        },
+        Likelihood::Gaussian {
+            sigma: Sigma::Learned,
+        },
+        Likelihood::ContinuousBernoulli,
+    ] {
+        let mut cpu = CpuBackend::new();
+        let config = VaeConfig {
+            input_dim: 784,
+            hidden: vec![64],
+            latent: 6,
+            activation: Activation::Tanh,
+            likelihood,
+        };
+        let adam = AdamConfig::default();
+        let options = StepOptions::default();
+        let g = setup(&mut gpu, &config, 23, 100, 7, &options);
+        let c = setup(&mut cpu, &config, 23, 100, 7, &options);
+        let f = frame(7, 0, 9, &adam);
+        gpu.run(&g.program, &f).unwrap();
+        cpu.run(&c.program, &f).unwrap();
+        eprintln!("{likelihood:?}");
+        check_step(&mut gpu, &mut cpu, &g, &c, 7);
+    }
+}

@@ -75,6 +75,20 @@ pub fn stack_rows(top: &GrayImage, bottom: &GrayImage) -> GrayImage {
 
 /// Writes `image` as a PNG at `path`, atomically: readers see the old file or the whole new one.
 pub fn save_png(path: &Path, image: &GrayImage) -> Result<(), ImageError> {
+    write_png(path, image)
+}
+
+/// The same for an RGB picture (the plots).
+pub fn save_rgb_png(path: &Path, image: &image::RgbImage) -> Result<(), ImageError> {
+    write_png(path, image)
+}
+
+fn write_png<P, C>(path: &Path, image: &image::ImageBuffer<P, C>) -> Result<(), ImageError>
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
     let mut bytes = std::io::Cursor::new(Vec::new());
     image
         .write_to(&mut bytes, ImageFormat::Png)

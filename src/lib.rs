@@ -11,6 +11,7 @@ pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod plots;
 pub mod rng;
 pub mod schedule;
 pub mod tolerance;

@@ -11,6 +11,9 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use cli::checkpoint_args::{data_for, CheckpointArgs};
+use cli::picture_commands::{
+    self as pictures, InterpolateArgs, LatentArgs, ManifoldArgs, ReconstructArgs,
+};
 use cli::terminal::{print_summary, Terminal};
 use cli::train_args::{
     parse_sizes, setting_of, DataArgs, Sizes, SweepArgs, TrainArgs, SWEEP_DEFAULTS, TRAIN_DEFAULTS,
@@ -114,6 +117,14 @@ enum Command {
     /// Measure a trained model: the ELBO over many draws, the importance-weighted bound on
     /// -log p(x), active latent units
     Eval(EvalArgs),
+    /// Draw test images above their reconstructions into a PNG
+    Reconstruct(ReconstructArgs),
+    /// Draw walks in latent space between pairs of test images into a PNG
+    Interpolate(InterpolateArgs),
+    /// Draw what a grid of latent points decodes to (two dimensions at the prior's quantiles)
+    Manifold(ManifoldArgs),
+    /// Plot the test set's posterior means coloured by label (a PCA past 2 dimensions)
+    Latent(LatentArgs),
     /// Time training steps and each kernel of a step on the chosen adapter
     Bench(BenchArgs),
     /// List the GPU adapters wgpu sees and their compute limits
@@ -126,8 +137,14 @@ struct SampleArgs {
     #[arg(long, default_value = "grid.png")]
     out: PathBuf,
     /// Number of images (a near-square grid)
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, conflicts_with = "grid")]
     n: usize,
+    /// Rows and columns of the grid, e.g. 4x16 (instead of --n)
+    #[arg(long, value_parser = parse_grid, value_name = "RxC")]
+    grid: Option<(usize, usize)>,
+    /// Scale of z: draws z ~ N(0, T² I); below 1 trades variety for typical images
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
     /// Seed of the draws z ~ N(0, I)
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -217,6 +234,10 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep_command(&cli.gpu, args),
         Command::Sample(args) => sample_command(&cli.gpu, args),
         Command::Eval(args) => eval_command(&cli.gpu, args),
+        Command::Reconstruct(args) => pictures::reconstruct(|| cli.gpu.open(), args),
+        Command::Interpolate(args) => pictures::interpolate(|| cli.gpu.open(), args),
+        Command::Manifold(args) => pictures::manifold(|| cli.gpu.open(), args),
+        Command::Latent(args) => pictures::latent(|| cli.gpu.open(), args),
         Command::Bench(args) => bench_command(&cli.gpu, args),
         Command::Info => info(&cli.gpu),
     };
@@ -369,20 +390,51 @@ fn sweep_command(gpu: &GpuArgs, args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
+/// `4x16` → (4, 16).
+fn parse_grid(text: &str) -> Result<(usize, usize), String> {
+    let usage = || format!("{text:?}: expected ROWSxCOLUMNS, e.g. 4x16");
+    let (rows, columns) = text.split_once(['x', 'X']).ok_or_else(usage)?;
+    let rows: usize = rows.trim().parse().map_err(|_| usage())?;
+    let columns: usize = columns.trim().parse().map_err(|_| usage())?;
+    if rows == 0 || columns == 0 {
+        return Err(format!(
+            "{text:?}: a grid needs at least one row and one column"
+        ));
+    }
+    Ok((rows, columns))
+}
+
 fn sample_command(gpu: &GpuArgs, args: &SampleArgs) -> Result<()> {
-    if args.n == 0 {
+    let (n, columns) = match args.grid {
+        Some((rows, columns)) => (rows * columns, columns),
+        None => (args.n, sample::grid_columns(args.n)),
+    };
+    if n == 0 {
         bail!("--n must be at least 1");
+    }
+    if !(args.temperature.is_finite() && args.temperature > 0.0) {
+        bail!(
+            "--temperature {}: must be a positive number",
+            args.temperature
+        );
     }
     let path = args.model.path()?;
     let model = sample::load_model(&path)?;
     let mut backend = gpu.open()?;
-    let grid = sample::sample_grid(&mut backend, &model, args.n, args.seed)
-        .with_context(|| format!("sampling from {}", path.display()))?;
+    let grid = sample::sample_grid(
+        &mut backend,
+        &model,
+        n,
+        args.seed,
+        args.temperature,
+        columns,
+    )
+    .with_context(|| format!("sampling from {}", path.display()))?;
     save_png(&args.out, &grid)?;
     println!(
         "wrote {} ({} samples of {}, {}x{} pixels)",
         args.out.display(),
-        args.n,
+        n,
         path.display(),
         grid.width(),
         grid.height()

@@ -118,6 +118,7 @@ fn gpu_normals_match_cpu_and_are_standard_normal() {
     let op = Normal {
         out: view(out, 0, n),
         stream: 3,
+        scale: 1.0,
     };
     let mut frame = Frame::with_seed(0x1234_5678_9ABC);
     frame.step = 17;

@@ -1,5 +1,6 @@
 //! The command line's own modules: the training flags, and what a terminal shows.
 
 pub mod checkpoint_args;
+pub mod picture_commands;
 pub mod terminal;
 pub mod train_args;

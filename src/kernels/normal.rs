@@ -1,4 +1,5 @@
-//! `normal`: `out[i] ~ N(0, 1)` from Philox at (i, frame.step, stream): the z of sampling.
+//! `normal`: `out[i] = scale · n`, n ~ N(0, 1) from Philox at (i, frame.step, stream): the z of
+//! sampling, `scale` its temperature.
 
 use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME, PHILOX};
 use super::*;
@@ -8,7 +9,7 @@ static MODULE: ShaderModule = shader_module!("normal.wgsl", [FRAME, ELEMENTWISE,
 static NORMAL: EntryPoint = EntryPoint::elementwise(
     &MODULE,
     "normal",
-    &["count", "stream", "out_offset"],
+    &["count", "stream", "out_offset", "scale_bits"],
     &[Binding::write("out", Element::F32)],
 );
 pub static SPEC: KernelSpec = KernelSpec {
@@ -20,6 +21,8 @@ pub static SPEC: KernelSpec = KernelSpec {
 pub struct Normal {
     pub out: View,
     pub stream: u32,
+    /// The standard deviation (1: the prior).
+    pub scale: f32,
 }
 
 impl Kernel for Normal {
@@ -39,6 +42,7 @@ impl Kernel for Normal {
                 ("count", self.out.len as u32),
                 ("stream", self.stream),
                 ("out_offset", offset(&self.out)),
+                ("scale_bits", self.scale.to_bits()),
             ]),
             workgroups: elementwise_groups(self.out.len, tuning),
             overrides: Vec::new(),
@@ -47,7 +51,7 @@ impl Kernel for Normal {
 
     fn reference(&self, memory: &mut HostMemory, frame: &Frame) {
         let out: Vec<f32> = (0..self.out.len as u32)
-            .map(|i| rng::normal(frame.key(), i, frame.step, self.stream))
+            .map(|i| self.scale * rng::normal(frame.key(), i, frame.step, self.stream))
             .collect();
         memory.write_floats(self.out, &out);
     }

@@ -12,14 +12,17 @@ pub struct VaeConfig {
     pub hidden: Vec<usize>,
     pub latent: usize,
     pub activation: Activation,
+    /// Bernoulli when a state written before likelihoods existed does not say.
+    #[serde(default)]
     pub likelihood: Likelihood,
 }
 
 /// The decoder's distribution of a pixel given z.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Likelihood {
     /// Bernoulli from logits (binary cross-entropy), on gray levels or binarized pixels.
+    #[default]
     Bernoulli,
     /// Normal with mean the decoder's output and a fixed or learned per-pixel variance.
     Gaussian { sigma: Sigma },

@@ -969,13 +969,14 @@ impl Vae {
             .count())
     }
 
-    /// `rows` images decoded from z ~ N(0, I) (Philox at frame.seed, frame.step, SAMPLE_STREAM),
-    /// as pixel probabilities in `output(rows)`.
-    pub fn sample(&self, rows: usize) -> Vec<Op> {
+    /// `rows` images decoded from z ~ N(0, temperature² I) (Philox at frame.seed, frame.step,
+    /// SAMPLE_STREAM), as the likelihood's means in `output(rows)`.
+    pub fn sample(&self, rows: usize, temperature: f32) -> Vec<Op> {
         self.check_rows(rows);
         let mut ops = vec![Normal {
             out: rows_of(self.z, rows, self.config.latent),
             stream: SAMPLE_STREAM,
+            scale: temperature,
         }
         .into()];
         self.decode_probabilities(&mut ops, rows);

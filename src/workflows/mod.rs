@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bounds;
 pub mod eval;
 pub mod options;
+pub mod pictures;
 pub mod run_dir;
 pub mod sample;
 pub mod state;

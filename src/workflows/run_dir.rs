@@ -14,6 +14,7 @@ pub const METRICS_CSV: &str = "metrics.csv";
 pub const SAMPLES_PNG: &str = "samples.png";
 pub const RECONSTRUCTIONS_PNG: &str = "reconstructions.png";
 pub const SUMMARY_JSON: &str = "summary.json";
+pub const LOSS_PNG: &str = "loss.png";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {

@@ -1,6 +1,7 @@
 //! Loading a trained model from its checkpoint, and the pictures made from it: grids of samples
 //! and of test images above their reconstructions.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -85,24 +86,43 @@ pub fn grid_columns(n: usize) -> usize {
     ((n as f64).sqrt().ceil() as usize).max(1)
 }
 
-/// Decodes `n` draws z ~ N(0, I) (Philox, `seed`) into a grid.
+/// Images decoded per replay when sampling: any number of samples fits the device in chunks
+/// (chunk c draws at RNG step c, so a seed gives the same images on every device).
+pub const SAMPLE_CHUNK: usize = 1024;
+
+/// Decodes `n` draws z ~ N(0, temperature² I) (Philox, `seed`) into a grid `columns` wide.
 pub fn sample_grid<B: Backend>(
     backend: &mut B,
     model: &TrainedModel,
     n: usize,
     seed: u64,
+    temperature: f32,
+    columns: usize,
 ) -> Result<GrayImage, BackendError> {
-    let vae = Vae::new(backend, model.config.clone(), n)?;
+    let chunk = n.clamp(1, SAMPLE_CHUNK);
+    let vae = Vae::new(backend, model.config.clone(), chunk)?;
     vae.write_parameters(backend, &model.parameters);
-    let program = backend.prepare(&vae.sample(n))?;
-    backend.run(&program, &Frame::with_seed(seed))?;
-    let pixels = backend.read_f32(vae.output(n).buffer, 0, n * model.config.input_dim)?;
+    let dim = model.config.input_dim;
+    let mut pixels = Vec::with_capacity(n * dim);
+    let mut programs = HashMap::new();
+    for (step, start) in (0..n).step_by(chunk).enumerate() {
+        let rows = chunk.min(n - start);
+        let program = match programs.entry(rows) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(backend.prepare(&vae.sample(rows, temperature))?),
+        };
+        let mut frame = Frame::with_seed(seed);
+        frame.step = step as u32;
+        backend.run(program, &frame)?;
+        let output = vae.output(rows);
+        pixels.extend(backend.read_f32(output.buffer, 0, output.len)?);
+    }
     Ok(grid_image(
         &pixels,
         n,
         model.image_height,
         model.image_width,
-        grid_columns(n),
+        columns,
         GRID_PADDING,
     ))
 }

@@ -15,6 +15,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::data::{DataSource, Dataset};
 use crate::image_grid::{grid_image, save_png, ImageError};
 use crate::model::{to_named_tensors, VaeConfig};
+use crate::plots::{line_plot, Curve, PlotError};
 
 use super::run_dir::{self, RunDir, RunDirError};
 use super::sample::{self, grid_columns, IMAGE_HEIGHT_KEY, IMAGE_WIDTH_KEY};
@@ -105,6 +106,8 @@ pub enum TrainRunError {
     State(#[from] StateError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     /// The backend could not be opened (no adapter, …).
@@ -294,6 +297,7 @@ fn train_epochs<B: Backend>(
             best = Some(metrics.clone());
         }
         run.append_metrics(&metrics)?;
+        draw_losses(run)?;
         // Last, so that a state never runs ahead of the checkpoint and metrics it describes.
         let saved = SavedState {
             options: trainer.options.clone(),
@@ -318,15 +322,44 @@ fn train_epochs<B: Backend>(
     })
 }
 
-/// The best epoch's metrics line of a run folder (for a resumed run's summary).
-fn best_from_metrics(run: &RunDir) -> Option<EpochMetrics> {
-    let text = std::fs::read_to_string(run.file(run_dir::METRICS_JSONL)).ok()?;
-    let all: Vec<EpochMetrics> = text
+/// Every metrics line of a run folder.
+fn all_metrics(run: &RunDir) -> Vec<EpochMetrics> {
+    std::fs::read_to_string(run.file(run_dir::METRICS_JSONL))
+        .unwrap_or_default()
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
+        .collect()
+}
+
+/// The best epoch's metrics line of a run folder (for a resumed run's summary).
+fn best_from_metrics(run: &RunDir) -> Option<EpochMetrics> {
+    let all = all_metrics(run);
     let best_epoch = all.last()?.best_epoch;
     all.into_iter().find(|m| m.epoch == best_epoch)
+}
+
+/// loss.png: train, validation (when there is a split) and test loss against epoch.
+fn draw_losses(run: &RunDir) -> Result<(), TrainRunError> {
+    let all = all_metrics(run);
+    let curve = |name, value: fn(&EpochMetrics) -> Option<f64>| Curve {
+        name,
+        points: all
+            .iter()
+            .filter_map(|m| value(m).map(|v| (m.epoch as f64, v)))
+            .collect(),
+    };
+    let curves: Vec<Curve> = [
+        curve("train", |m| Some(m.train_loss)),
+        curve("validation", |m| m.val_loss),
+        curve("test", |m| Some(m.test_loss)),
+    ]
+    .into_iter()
+    .filter(|c| !c.points.is_empty())
+    .collect();
+    let path = run.file(run_dir::LOSS_PNG);
+    let title = "Loss (negative ELBO) by epoch";
+    line_plot(&path, title, "epoch", "nats per image", &curves)?;
+    Ok(())
 }
 
 fn summary_json(
@@ -361,6 +394,7 @@ fn finish(finished: Finished, run: &RunDir, place: &RunPlace) -> Result<RunSumma
         run_dir::METRICS_JSONL,
         run_dir::METRICS_CSV,
         run_dir::SUMMARY_JSON,
+        run_dir::LOSS_PNG,
         run_dir::SAMPLES_PNG,
         run_dir::RECONSTRUCTIONS_PNG,
     ]

@@ -495,7 +495,7 @@ impl<B: Backend> Trainer<B> {
     /// `n` images decoded from z ~ N(0, I) drawn from `seed`, as probabilities (n × dim).
     pub fn samples(&mut self, n: usize, seed: u64) -> Result<Vec<f32>, BackendError> {
         let n = n.min(self.vae.capacity);
-        let program = self.backend.prepare(&self.vae.sample(n))?;
+        let program = self.backend.prepare(&self.vae.sample(n, 1.0))?;
         self.backend.run(&program, &Frame::with_seed(seed))?;
         let output = self.vae.output(n);
         self.backend.read_f32(output.buffer, 0, output.len)

@@ -19,6 +19,9 @@ use super::sample::{TrainedModel, GRID_PADDING};
 /// Images per replay.
 const CHUNK: usize = 1024;
 
+/// (images as the model sees them, their reconstructions, posterior means), row after row.
+type Encoded = (Vec<f32>, Vec<f32>, Vec<f32>);
+
 #[derive(Debug, thiserror::Error)]
 pub enum PictureError {
     #[error(transparent)]
@@ -85,7 +88,7 @@ impl<'a, B: Backend> OnDevice<'a, B> {
 
     /// The images (as the model sees them), their reconstructions through the posterior mean,
     /// and the posterior means, of the data set's images `indices`.
-    fn encode(&mut self, indices: &[u32]) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), BackendError> {
+    fn encode(&mut self, indices: &[u32]) -> Result<Encoded, BackendError> {
         let (mut inputs, mut outputs, mut means) = (Vec::new(), Vec::new(), Vec::new());
         let dim = self.model.config.input_dim;
         for chunk in indices.chunks(CHUNK) {

@@ -47,7 +47,7 @@ fn programs<B: Backend>(backend: &mut B) -> [Vec<f32>; 5] {
     let stats = read(backend, vae.posterior_stats(ROWS));
     let reconstructions = read(backend, vae.output(ROWS));
 
-    let program = backend.prepare(&vae.sample(ROWS)).unwrap();
+    let program = backend.prepare(&vae.sample(ROWS, 1.0)).unwrap();
     backend.run(&program, &frame).unwrap();
     let drawn = read(backend, vae.latent_codes(ROWS));
     let samples = read(backend, vae.output(ROWS));

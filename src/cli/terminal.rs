@@ -106,8 +106,12 @@ impl TrainObserver for Terminal {
             .val_loss
             .map(|v| format!("  val {v:8.2}"))
             .unwrap_or_default();
+        let bound = m
+            .test_iwae_bound
+            .map(|v| format!("  IWAE bound {v:.2}"))
+            .unwrap_or_default();
         println!(
-            "epoch {:>3}/{epochs}  train {:8.2}{val}  test {:8.2} (reconstruction {:.2} + KL {:.2})  active {}  {:5.1} s  {:6.0} images/s",
+            "epoch {:>3}/{epochs}  train {:8.2}{val}  test {:8.2} (reconstruction {:.2} + KL {:.2}){bound}  active {}  {:5.1} s  {:6.0} images/s",
             m.epoch,
             m.train_loss,
             m.test_loss,

@@ -149,6 +149,13 @@ pub struct CommonArgs {
     /// Free bits: nats per latent dimension (over the batch) below which the KL is not pushed down
     #[arg(long, default_value_t = 0.0, help_heading = "KL control")]
     pub free_bits: f32,
+    /// Also log the importance-weighted bound on the test set with K draws per image (0: off;
+    /// costly on a software GPU)
+    #[arg(long, default_value_t = 0, help_heading = "Evaluation")]
+    pub eval_k: usize,
+    /// Epochs between two computations of --eval-k's bound
+    #[arg(long, default_value_t = 1, help_heading = "Evaluation")]
+    pub eval_every: usize,
     /// Share of the training images held out for validation [default: 0; sweep: 0.1]
     #[arg(long, help_heading = "Generalization")]
     pub val_fraction: Option<f32>,
@@ -278,6 +285,8 @@ impl CommonArgs {
             },
             free_bits: self.free_bits,
             clip_grad_norm: self.clip_grad_norm,
+            eval_k: self.eval_k,
+            eval_every: self.eval_every,
         })
     }
 }
@@ -401,6 +410,7 @@ pub fn setting_of(flag: &str, options: &TrainOptions, data: &DataSource) -> Opti
         "kl_warmup" => o.kl.warmup_epochs.to_string(),
         "free_bits" => o.free_bits.to_string(),
         "clip_grad_norm" => o.clip_grad_norm.to_string(),
+        "eval_k" | "eval_every" => format!("{} every {}", o.eval_k, o.eval_every),
         "data" | "train_limit" | "test_limit" => format!("{data:?}"),
         _ => return None,
     })

@@ -40,6 +40,16 @@ pub struct TrainOptions {
     pub free_bits: f32,
     /// Clip the gradient's global norm to this (0: no clipping).
     pub clip_grad_norm: f32,
+    /// Log the importance-weighted bound with this many draws on the test set (0: off) every
+    /// `eval_every` epochs.
+    #[serde(default)]
+    pub eval_k: usize,
+    #[serde(default = "one")]
+    pub eval_every: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainOptions {
@@ -61,6 +71,8 @@ impl TrainOptions {
             kl: KlWeight::default(),
             free_bits: 0.0,
             clip_grad_norm: 0.0,
+            eval_k: 0,
+            eval_every: 1,
         }
     }
 
@@ -140,6 +152,9 @@ impl TrainOptions {
         }
         if !finite_at_least_0(self.free_bits) {
             return bad(format!("--free-bits {}: must be 0 or more", self.free_bits));
+        }
+        if self.eval_every == 0 {
+            return bad("--eval-every: must be at least 1 epoch".into());
         }
         if !finite_at_least_0(self.clip_grad_norm) {
             return bad(format!(

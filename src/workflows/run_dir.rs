@@ -199,7 +199,7 @@ pub fn new_timestamped_folder(root: &Path, prefix: &str) -> Result<PathBuf, RunD
 }
 
 /// The columns of metrics.csv: the fields of `EpochMetrics`.
-const CSV_COLUMNS: [&str; 17] = [
+const CSV_COLUMNS: [&str; 18] = [
     "epoch",
     "train_loss",
     "train_reconstruction",
@@ -214,6 +214,7 @@ const CSV_COLUMNS: [&str; 17] = [
     "learning_rate",
     "kl_weight",
     "grad_norm",
+    "test_iwae_bound",
     "best_epoch",
     "seconds",
     "images_per_second",
@@ -273,6 +274,7 @@ mod tests {
             learning_rate: 0.0,
             kl_weight: 0.0,
             grad_norm: None,
+            test_iwae_bound: None,
             best_epoch: 1,
             seconds: 0.0,
             images_per_second: 0.0,

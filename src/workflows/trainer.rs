@@ -13,6 +13,7 @@ use crate::ops::{BufferId, Frame, View};
 use crate::rng::PhiloxStream;
 
 pub use super::options::{EarlyStopping, TrainOptions};
+use super::bounds::{draws, Measured, Pass};
 
 /// Host Philox streams of the per-epoch shuffles (epoch number added) and of the validation split.
 const SHUFFLE_STREAM: u32 = 0x5000;
@@ -45,6 +46,9 @@ pub struct EpochMetrics {
     pub kl_weight: f32,
     /// The gradient's global norm at the epoch's last step, before clipping (only when clipping).
     pub grad_norm: Option<f64>,
+    /// The importance-weighted bound on the test set (`--eval-k` draws), when it was computed.
+    #[serde(default)]
+    pub test_iwae_bound: Option<f64>,
     /// The epoch of the best validation loss so far (this one, without a validation split).
     pub best_epoch: usize,
     /// Wall time of the epoch, evaluation included.
@@ -398,6 +402,20 @@ impl<B: Backend> Trainer<B> {
             .clip
             .then(|| f64::from(m.get(Metric::GradNormSq)).sqrt());
         let val_loss = val.map(|(rec, kl)| rec + kl);
+        let test_iwae_bound = if self.options.eval_k > 0 && epoch % self.options.eval_every == 0 {
+            let measured = Measured {
+                vae: &self.vae,
+                data: &self.eval_data,
+                perm: self.test.perm,
+                count: self.test.count,
+            };
+            let seed = self.options.seed;
+            let draws = draws(&mut self.backend, &measured, self.options.eval_k, Pass::Iwae, seed)?;
+            let bounds = draws.iwae_bound();
+            Some(bounds.iter().sum::<f64>() / bounds.len().max(1) as f64)
+        } else {
+            None
+        };
         self.state.epochs_done = epoch;
         self.record_validation(epoch, val_loss);
         let metrics = EpochMetrics {
@@ -415,6 +433,7 @@ impl<B: Backend> Trainer<B> {
             learning_rate: last_frame.lr,
             kl_weight: last_frame.kl_weight,
             grad_norm,
+            test_iwae_bound,
             best_epoch: self.state.best_epoch,
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: train_count as f64 / train_seconds,

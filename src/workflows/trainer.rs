@@ -12,8 +12,8 @@ use crate::model::{init_parameters, DeviceData, EvalSet, Metric, StepOptions, Va
 use crate::ops::{BufferId, Frame, View};
 use crate::rng::PhiloxStream;
 
-pub use super::options::{EarlyStopping, TrainOptions};
 use super::bounds::{draws, Measured, Pass};
+pub use super::options::{EarlyStopping, TrainOptions};
 
 /// Host Philox streams of the per-epoch shuffles (epoch number added) and of the validation split.
 const SHUFFLE_STREAM: u32 = 0x5000;
@@ -410,7 +410,13 @@ impl<B: Backend> Trainer<B> {
                 count: self.test.count,
             };
             let seed = self.options.seed;
-            let draws = draws(&mut self.backend, &measured, self.options.eval_k, Pass::Iwae, seed)?;
+            let draws = draws(
+                &mut self.backend,
+                &measured,
+                self.options.eval_k,
+                Pass::Iwae,
+                seed,
+            )?;
             let bounds = draws.iwae_bound();
             Some(bounds.iter().sum::<f64>() / bounds.len().max(1) as f64)
         } else {

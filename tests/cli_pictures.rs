@@ -1,0 +1,177 @@
+//! The measuring and picture commands through the binary, on a tiny model trained here: `eval`'s
+//! report, and every PNG's size (so that grids follow their layout and the image shape), for each
+//! likelihood; and a missing checkpoint named before any device opens.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vae-gpu-pictures-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vae-gpu"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn succeed(args: &[&str]) -> String {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "vae-gpu {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (image.width(), image.height())
+}
+
+/// A 2-D latent model, two epochs on 600 images, in `dir/run`.
+fn train(dir: &Path, likelihood: &str) -> PathBuf {
+    let run = dir.join(format!("run-{likelihood}"));
+    succeed(&[
+        "train",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "600",
+        "--test-limit",
+        "80",
+        "--hidden",
+        "32",
+        "--latent",
+        "2",
+        "--likelihood",
+        likelihood,
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--runs",
+        dir.join("runs").to_str().unwrap(),
+    ]);
+    run
+}
+
+#[test]
+fn every_picture_has_its_layout_for_every_likelihood() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("layout");
+    for likelihood in ["bernoulli", "gaussian", "continuous-bernoulli"] {
+        let run = train(&dir, likelihood);
+        let model = run.to_str().unwrap();
+        assert_eq!(png_size(&run.join("loss.png")), (800, 500));
+        let out = |name: &str| dir.join(format!("{likelihood}-{name}.png"));
+        // Grids of 28x28 images with 2 pixels between and around them.
+        let side = |n: u32| n * 28 + (n + 1) * 2;
+        let cases: [(&str, Vec<&str>, (u32, u32)); 5] = [
+            (
+                "sample",
+                vec!["sample", "--grid", "3x5", "--temperature", "0.8"],
+                (side(5), side(3)),
+            ),
+            (
+                "reconstruct",
+                vec!["reconstruct", "--n", "6", "--columns", "3"],
+                (side(3), 2 * side(2)),
+            ),
+            (
+                "interpolate",
+                vec!["interpolate", "--pairs", "2", "--steps", "4", "--slerp"],
+                (side(4), side(2)),
+            ),
+            ("manifold", vec!["manifold", "--n", "5"], (side(5), side(5))),
+            ("latent", vec!["latent", "--n", "50"], (800, 700)),
+        ];
+        for (name, mut args, size) in cases {
+            let path = out(name);
+            args.extend(["--out", path.to_str().unwrap(), "--checkpoint", model]);
+            succeed(&args);
+            assert_eq!(png_size(&path), size, "{likelihood} {name}");
+        }
+        // The pictures show the likelihood's mean: pixel values of a probability-like mean.
+        let sample = image::open(out("sample")).unwrap().to_luma8();
+        assert!(
+            sample.pixels().any(|p| p.0[0] > 0),
+            "{likelihood}: an all-black sample grid"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_reports_the_bound_below_the_elbo_and_writes_it_beside_the_model() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("eval");
+    let run = train(&dir, "bernoulli");
+    let stdout = succeed(&[
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--k",
+        "40",
+        "--elbo-samples",
+        "10",
+        "--limit",
+        "30",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["images"], 30);
+    assert_eq!(report["k"], 40);
+    let loss = report["loss"]["mean"].as_f64().unwrap();
+    let bound = report["iwae_bound"]["mean"].as_f64().unwrap();
+    let parts = report["reconstruction"].as_f64().unwrap() + report["kl"].as_f64().unwrap();
+    assert!((loss - parts).abs() < 1e-6 * loss, "{report}");
+    assert!(
+        bound < loss,
+        "the bound {bound} is not below the negative ELBO {loss}"
+    );
+    assert!(report["active_units"].as_u64().unwrap() <= 2);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval-test.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["iwae_bound"], report["iwae_bound"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_checkpoint_is_named_before_any_device_opens() {
+    let dir = scratch("missing");
+    let missing = dir.join("nothing.safetensors");
+    for command in [
+        "reconstruct",
+        "interpolate",
+        "manifold",
+        "latent",
+        "eval",
+        "sample",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_vae-gpu"))
+            .args([command, "--checkpoint", missing.to_str().unwrap()])
+            .env("VAE_GPU_ADAPTER", "no adapter has this name")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}");
+        assert!(
+            stderr.contains("nothing.safetensors"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("no GPU adapter"), "{command}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,14 +1,17 @@
 //! The VAE's buffers and the op lists of its programs. Nothing here knows which backend runs them.
+//! The reconstruction term under each likelihood is in `likelihood.rs`, the many-draw program of
+//! the bounds in `bounds.rs`.
 
-use super::{DenseLayer, Likelihood, ParamLayout, Sigma, VaeConfig};
+mod bounds;
+mod likelihood;
+
+use super::{DenseLayer, ParamLayout, VaeConfig};
 use crate::backend::{Backend, BackendError};
-use crate::kernels::gaussian_rows::Variance;
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
-    Activation, Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum,
-    ContinuousBernoulliRows, Dropout, Gather, GaussianRows, GroupSums, KlBackward, KlColumns,
-    KlRows, LogWeights, LogsumexpGroups, MatMul, Normal, Op, Reparameterize,
-    ReparameterizeBackward, SquareSums, SumInto,
+    Activation, Adam, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
+    KlBackward, KlColumns, KlRows, MatMul, Normal, Op, Reparameterize, ReparameterizeBackward,
+    SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -554,80 +557,6 @@ impl Vae {
         );
     }
 
-    /// The reconstruction NLL of each of `rows` rows of the decoder's output against `targets`,
-    /// under the model's likelihood, into `out`; with `with_grad`, its gradient w.r.t. the decoder's
-    /// output (and a learned log-variance's).
-    fn reconstruction(
-        &self,
-        ops: &mut Vec<Op>,
-        targets: View,
-        out: View,
-        rows: usize,
-        with_grad: bool,
-    ) {
-        let cols = self.config.input_dim;
-        let logits = self.output(rows);
-        let grad = with_grad.then(|| rows_of(*self.decoder.grad.last().unwrap(), rows, cols));
-        match self.config.likelihood {
-            Likelihood::Bernoulli => ops.push(
-                BceRows {
-                    logits,
-                    targets,
-                    grad,
-                    out,
-                    rows,
-                    cols,
-                }
-                .into(),
-            ),
-            Likelihood::ContinuousBernoulli => ops.push(
-                ContinuousBernoulliRows {
-                    logits,
-                    targets,
-                    grad,
-                    out,
-                    rows,
-                    cols,
-                }
-                .into(),
-            ),
-            Likelihood::Gaussian { sigma } => {
-                let learned = self.layout.likelihood_logvar.map(|at| self.param(at, cols));
-                let variance = match (sigma, learned) {
-                    (Sigma::Learned, Some(view)) => Variance::Learned(view),
-                    (Sigma::Fixed(sigma), _) => Variance::Fixed(2.0 * sigma.ln()),
-                    (Sigma::Learned, None) => unreachable!("the layout has a learned variance"),
-                };
-                let elements = rows_of(self.grad_logvar_elements, rows, cols);
-                let grad_logvar = (learned.is_some() && with_grad).then_some(elements);
-                ops.push(
-                    GaussianRows {
-                        mean: logits,
-                        targets,
-                        variance,
-                        grad,
-                        grad_logvar,
-                        out,
-                        rows,
-                        cols,
-                    }
-                    .into(),
-                );
-                if let (Some(at), Some(elements)) = (self.layout.likelihood_logvar, grad_logvar) {
-                    ops.push(
-                        ColumnSum {
-                            x: elements,
-                            out: self.grad(at, cols),
-                            rows,
-                            cols,
-                        }
-                        .into(),
-                    );
-                }
-            }
-        }
-    }
-
     /// Per-row losses of the current batch, and the gradient of their sum w.r.t. the logits.
     fn losses(&self, ops: &mut Vec<Op>, rows: usize, with_grad: bool) {
         let d = self.config.input_dim;
@@ -824,130 +753,6 @@ impl Vae {
             );
         }
         ops
-    }
-
-    /// `samples` draws z ~ q(z|x) for each of the images perm[frame.batch_start ..][.. images]
-    /// (Philox `stream`, step frame.step): per image, the log-sum-exp of the log importance weights
-    /// merged into the bound accumulators and the reconstruction NLLs added to the reconstruction
-    /// sums (both started by `reset_bound_accumulators`), and the analytic KL in
-    /// `per_row_losses(images).1`. images × samples must fit the capacity.
-    pub fn multi_sample(
-        &self,
-        data: &DeviceData,
-        perm: View,
-        images: usize,
-        samples: usize,
-        stream: u32,
-    ) -> Vec<Op> {
-        let rows = images * samples;
-        self.check_rows(rows);
-        let (latent, dim) = (self.config.latent, self.config.input_dim);
-        let mut ops = Vec::new();
-        self.gather(&mut ops, data, perm, images, false);
-        let input = rows_of(self.input, images, dim);
-        self.side_forward(
-            &mut ops,
-            &self.encoder,
-            input,
-            images,
-            Activation::Identity,
-            0.0,
-        );
-        ops.push(
-            KlRows {
-                stats: self.stats(images),
-                out: rows_of(self.kl_rows, images, 1),
-                rows: images,
-                latent,
-            }
-            .into(),
-        );
-        let targets = rows_of(self.targets, rows, dim);
-        ops.push(
-            Gather {
-                data: data.data,
-                perm,
-                out: targets,
-                rows,
-                dim,
-                binarize: None,
-                repeat: samples,
-            }
-            .into(),
-        );
-        let z = rows_of(self.z, rows, latent);
-        let eps = rows_of(self.eps, rows, latent);
-        ops.push(
-            Reparameterize {
-                stats: self.stats(images),
-                z,
-                eps,
-                rows,
-                latent,
-                stream,
-                sample: true,
-                repeat: samples,
-            }
-            .into(),
-        );
-        self.side_forward(&mut ops, &self.decoder, z, rows, Activation::Identity, 0.0);
-        let nll = rows_of(self.bce_rows, rows, 1);
-        self.reconstruction(&mut ops, targets, nll, rows, false);
-        let log_weights = rows_of(self.log_weights, rows, 1);
-        ops.push(
-            LogWeights {
-                nll,
-                z,
-                eps,
-                stats: self.stats(images),
-                out: log_weights,
-                rows,
-                latent,
-                repeat: samples,
-            }
-            .into(),
-        );
-        ops.push(
-            LogsumexpGroups {
-                values: log_weights,
-                acc: rows_of(self.bound_acc, images, 2),
-                groups: images,
-                size: samples,
-            }
-            .into(),
-        );
-        ops.push(
-            GroupSums {
-                values: nll,
-                out: rows_of(self.recon_sums, images, 1),
-                groups: images,
-                size: samples,
-                accumulate: true,
-            }
-            .into(),
-        );
-        ops
-    }
-
-    /// Starts the per-image sums of `multi_sample` for `images` images: log-sum-exps empty,
-    /// reconstruction sums 0.
-    pub fn reset_bound_accumulators<B: Backend>(&self, backend: &mut B, images: usize) {
-        let empty = crate::kernels::logsumexp_groups::EMPTY_MAX;
-        let acc: Vec<f32> = (0..images).flat_map(|_| [empty, 0.0]).collect();
-        backend.write_f32(self.bound_acc, 0, &acc);
-        backend.write_f32(self.recon_sums, 0, &vec![0.0; images]);
-    }
-
-    /// Per image after `multi_sample`: (m, s) of the log-sum-exp, and the reconstruction sum.
-    pub fn read_bound_accumulators<B: Backend>(
-        &self,
-        backend: &mut B,
-        images: usize,
-    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
-        Ok((
-            backend.read_f32(self.bound_acc, 0, 2 * images)?,
-            backend.read_f32(self.recon_sums, 0, images)?,
-        ))
     }
 
     /// The number of latent dimensions whose posterior mean varies over the images added up since

@@ -15,7 +15,6 @@ pub enum CheckpointError {
     #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
         error: std::io::Error,
     },
     #[error("{path}: not a safetensors file: {detail}")]

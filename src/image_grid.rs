@@ -10,13 +10,11 @@ pub enum ImageError {
     #[error("{path}: cannot encode PNG: {error}")]
     Encode {
         path: PathBuf,
-        #[source]
         error: image::ImageError,
     },
     #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
         error: std::io::Error,
     },
 }

@@ -105,27 +105,38 @@ impl GpuArgs {
     }
 }
 
+// Negative numbers are values (`--lr -1` is refused by the option's check, with the flag named,
+// not read as an unknown flag).
 #[derive(Subcommand)]
 enum Command {
     /// Train a VAE and write a run folder (model, metrics, state, sample and reconstruction grids)
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
     /// Train one model per setting (latent size, hidden widths, beta, dropout) with early
     /// stopping, and name the best by validation loss
+    #[command(allow_negative_numbers = true)]
     Sweep(SweepArgs),
     /// Decode draws z ~ N(0, I) of a trained model into a grid PNG
+    #[command(allow_negative_numbers = true)]
     Sample(SampleArgs),
     /// Measure a trained model: the ELBO over many draws, the importance-weighted bound on
     /// -log p(x), active latent units
+    #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
     /// Draw test images above their reconstructions into a PNG
+    #[command(allow_negative_numbers = true)]
     Reconstruct(ReconstructArgs),
     /// Draw walks in latent space between pairs of test images into a PNG
+    #[command(allow_negative_numbers = true)]
     Interpolate(InterpolateArgs),
     /// Draw what a grid of latent points decodes to (two dimensions at the prior's quantiles)
+    #[command(allow_negative_numbers = true)]
     Manifold(ManifoldArgs),
     /// Plot the test set's posterior means coloured by label (a PCA past 2 dimensions)
+    #[command(allow_negative_numbers = true)]
     Latent(LatentArgs),
     /// Time training steps and each kernel of a step on the chosen adapter
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// List the GPU adapters wgpu sees and their compute limits
     Info,

@@ -148,6 +148,33 @@ fn eval_reports_the_bound_below_the_elbo_and_writes_it_beside_the_model() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// An unwritable output is one line, the OS error said once.
+#[test]
+fn an_output_in_a_missing_folder_is_one_line() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("unwritable");
+    let run = train(&dir, "bernoulli");
+    let out = run(&[
+        "sample",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--out",
+        "/missing/dir/x.png",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("/missing/dir/x.png"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_missing_checkpoint_is_named_before_any_device_opens() {
     let dir = scratch("missing");

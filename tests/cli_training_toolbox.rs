@@ -320,6 +320,12 @@ fn every_bad_training_value_gets_one_line_naming_its_flag() {
         (&["--beta1", "1"], "--beta1"),
         (&["--adam-eps", "0"], "--adam-eps"),
         (&["--lr=0"], "--lr"),
+        // A negative number is a value, not an unknown flag.
+        (
+            &["--lr", "-1"],
+            "--lr -1: the learning rate must be a positive number",
+        ),
+        (&["--beta", "-0.5"], "--beta -0.5"),
         (&["--lr-schedule", "step", "--lr-gamma", "0"], "--lr-gamma"),
         (
             &["--lr-schedule", "step", "--lr-step-epochs", "0"],

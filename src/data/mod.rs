@@ -10,17 +10,9 @@ use idx::IdxImages;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{file}: {error}")]
-    Io {
-        file: String,
-        #[source]
-        error: std::io::Error,
-    },
+    Io { file: String, error: std::io::Error },
     #[error("{file}: corrupt gzip data: {error}")]
-    Gzip {
-        file: String,
-        #[source]
-        error: std::io::Error,
-    },
+    Gzip { file: String, error: std::io::Error },
     #[error("{file}: bad magic number 0x{found:08x}, expected 0x{expected:08x} ({kind})")]
     BadMagic {
         file: String,

@@ -21,7 +21,6 @@ pub enum RunDirError {
     #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
         error: std::io::Error,
     },
     #[error("{0}: already holds files of another run; choose another --run-dir (nothing was overwritten)")]

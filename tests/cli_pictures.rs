@@ -155,11 +155,11 @@ fn an_output_in_a_missing_folder_is_one_line() {
         return;
     }
     let dir = scratch("unwritable");
-    let run = train(&dir, "bernoulli");
+    let model = train(&dir, "bernoulli");
     let out = run(&[
         "sample",
         "--checkpoint",
-        run.to_str().unwrap(),
+        model.to_str().unwrap(),
         "--out",
         "/missing/dir/x.png",
     ]);

@@ -182,6 +182,19 @@ pub fn load(path: &Path) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>),
     Ok((tensors, metadata))
 }
 
+/// Set to a number of milliseconds, every atomic write pauses that long between its temporary
+/// file and the rename: the tests kill the process inside a write with it.
+pub const PAUSE_ENV: &str = "VAE_GPU_TEST_PAUSE_BEFORE_RENAME_MS";
+
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var(PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 /// Writes `bytes` to `path` through a synced temp file beside it and a rename, so readers see
 /// the old file or the whole new one. The temp file is removed on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -195,6 +208,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         file.flush()?;
         file.sync_all()?;
         drop(file);
+        pause_for_tests();
         std::fs::rename(&temp, path)
     })();
     if result.is_err() {

@@ -14,6 +14,7 @@ use cli::checkpoint_args::{data_for, CheckpointArgs};
 use cli::picture_commands::{
     self as pictures, InterpolateArgs, LatentArgs, ManifoldArgs, ReconstructArgs,
 };
+use cli::signals::Interruption;
 use cli::terminal::{print_summary, Terminal};
 use cli::train_args::{
     parse_sizes, setting_of, DataArgs, Sizes, SweepArgs, TrainArgs, SWEEP_DEFAULTS, TRAIN_DEFAULTS,
@@ -280,7 +281,8 @@ fn info(gpu: &GpuArgs) -> Result<()> {
 }
 
 fn train_command(gpu: &GpuArgs, args: &TrainArgs, explicit: &[String]) -> Result<()> {
-    let mut terminal = Terminal::new();
+    let interruption = Interruption::install()?;
+    let mut terminal = Terminal::new(interruption.clone());
     let common = &args.common;
     let patience;
     let result = if let Some(run_dir) = &args.resume {
@@ -349,6 +351,10 @@ fn train_command(gpu: &GpuArgs, args: &TrainArgs, explicit: &[String]) -> Result
     };
     terminal.clear();
     print_summary(&result?, patience);
+    if let Some(code) = interruption.exit_code() {
+        // Everything is written; the code tells the shell which signal ended the run.
+        std::process::exit(i32::from(code));
+    }
     Ok(())
 }
 
@@ -376,7 +382,8 @@ fn sweep_command(gpu: &GpuArgs, args: &SweepArgs) -> Result<()> {
         }
         runs.push((label, common.options(knobs, &SWEEP_DEFAULTS)?));
     }
-    let mut terminal = Terminal::new();
+    let interruption = Interruption::install()?;
+    let mut terminal = Terminal::new(interruption.clone());
     let result = if common.cpu_reference {
         let open = || Ok(CpuBackend::new());
         sweep::run(&dataset, &source, runs, &common.runs, open, &mut terminal)
@@ -398,6 +405,13 @@ fn sweep_command(gpu: &GpuArgs, args: &SweepArgs) -> Result<()> {
         winner.run.display(),
         report.folder.join("sweep.csv").display()
     );
+    if let Some(code) = interruption.exit_code() {
+        println!(
+            "interrupted: the sweep stopped after {} runs",
+            report.rows.len()
+        );
+        std::process::exit(i32::from(code));
+    }
     Ok(())
 }
 

@@ -2,5 +2,6 @@
 
 pub mod checkpoint_args;
 pub mod picture_commands;
+pub mod signals;
 pub mod terminal;
 pub mod train_args;

@@ -3,7 +3,9 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use vae_gpu::workflows::train::{RunStart, RunSummary, TrainObserver};
+use vae_gpu::workflows::train::{RunStart, RunSummary, StopReason, TrainObserver};
+
+use super::signals::Interruption;
 use vae_gpu::workflows::trainer::{EpochMetrics, Progress};
 
 pub struct Terminal {
@@ -12,11 +14,16 @@ pub struct Terminal {
     epochs: usize,
     started: std::time::Instant,
     images: usize,
+    interruption: Interruption,
+    /// Whether the "finishing the epoch" line was printed.
+    told: bool,
 }
 
 impl Terminal {
-    pub fn new() -> Self {
+    pub fn new(interruption: Interruption) -> Self {
         Self {
+            interruption,
+            told: false,
             bar: ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
                     .expect("valid template")
@@ -36,6 +43,14 @@ impl Terminal {
 
 impl Progress for Terminal {
     fn step(&mut self, epoch: usize, batch: usize, batches: usize, loss: Option<f32>) {
+        if self.interruption.requested() && !self.told {
+            self.told = true;
+            self.bar.suspend(|| {
+                eprintln!(
+                    "interrupted: finishing epoch {epoch} and writing its state (interrupt again to stop at once)"
+                )
+            });
+        }
         if batch == 1 {
             self.bar.reset();
             self.bar.set_length(batches as u64);
@@ -55,6 +70,10 @@ impl Progress for Terminal {
 }
 
 impl TrainObserver for Terminal {
+    fn interrupted(&self) -> bool {
+        self.interruption.requested()
+    }
+
     fn started(&mut self, run: &RunStart) {
         let options = run.options;
         self.images_per_step = options.batch_size;
@@ -140,6 +159,12 @@ pub fn print_summary(summary: &RunSummary, patience: usize) {
         "model.safetensors holds epoch {} ({val}test {:.2})",
         summary.best_epoch, best.test_loss
     );
+    if summary.stop_reason == StopReason::Interrupted {
+        println!(
+            "resume with: vae-gpu train --resume {}",
+            summary.run.display()
+        );
+    }
     let latest = summary
         .latest
         .as_ref()

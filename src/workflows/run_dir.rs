@@ -219,11 +219,9 @@ const CSV_COLUMNS: [&str; 18] = [
     "images_per_second",
 ];
 
-/// Replaces `path` by `text` atomically: written beside it, then renamed over it.
+/// Replaces `path` by `text` atomically (`checkpoint::write_atomic`).
 fn write_atomic(path: &Path, text: &str) -> Result<(), RunDirError> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    fs::write(&temporary, text).map_err(io(&temporary))?;
-    fs::rename(&temporary, path).map_err(io(path))
+    crate::checkpoint::write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
 fn append(path: &Path, text: &str) -> Result<(), RunDirError> {

@@ -11,7 +11,7 @@ use crate::backend::Backend;
 use crate::data::{DataSource, Dataset};
 
 use super::run_dir::{self, RunDir};
-use super::train::{self, OpenError, RunPlace, TrainObserver, TrainRunError};
+use super::train::{self, OpenError, RunPlace, StopReason, TrainObserver, TrainRunError};
 use super::trainer::TrainOptions;
 
 /// One run of a sweep.
@@ -72,6 +72,7 @@ pub fn run<B: Backend>(
             run_dir: Some(folder.join(folder_name(&label))),
         };
         let summary = train::run(dataset, source, options, &place, &mut open, observer)?;
+        let interrupted = summary.stop_reason == StopReason::Interrupted;
         let best = &summary.best;
         rows.push(SweepRow {
             label,
@@ -83,6 +84,9 @@ pub fn run<B: Backend>(
             seconds: started.elapsed().as_secs_f64(),
             run: summary.run,
         });
+        if interrupted || observer.interrupted() {
+            break;
+        }
     }
     let winner = (0..rows.len())
         .min_by(|&a, &b| {

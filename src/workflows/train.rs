@@ -59,6 +59,8 @@ pub enum StopReason {
     Patience,
     /// The loss became NaN or infinite.
     Diverged,
+    /// Ctrl-C or SIGTERM: the run stopped after the epoch in flight, its state written.
+    Interrupted,
 }
 
 impl StopReason {
@@ -69,6 +71,7 @@ impl StopReason {
                 format!("no validation improvement for {patience} epochs (--patience)")
             }
             StopReason::Diverged => "the loss diverged".to_string(),
+            StopReason::Interrupted => "it was interrupted (Ctrl-C or SIGTERM)".to_string(),
         }
     }
 }
@@ -92,6 +95,10 @@ pub struct RunSummary {
 pub trait TrainObserver: Progress {
     fn started(&mut self, run: &RunStart);
     fn epoch_finished(&mut self, metrics: &EpochMetrics, epochs: usize);
+    /// Whether the user asked the run to stop (checked between epochs).
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +317,10 @@ fn train_epochs<B: Backend>(
         saved.save(&run.file(STATE_FILE))?;
         if trainer.patience_ran_out() {
             stop_reason = StopReason::Patience;
+            break;
+        }
+        if observer.interrupted() && trainer.state.epochs_done < epochs {
+            stop_reason = StopReason::Interrupted;
             break;
         }
     }

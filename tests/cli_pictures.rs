@@ -202,3 +202,60 @@ fn a_missing_checkpoint_is_named_before_any_device_opens() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// IDX images with no labels file train and draw; only `latent`, which colours by label, refuses,
+/// naming the data.
+#[test]
+fn data_without_labels_trains_and_only_the_latent_picture_refuses() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("unlabelled");
+    let (count, rows, cols) = (120u32, 6u32, 5u32);
+    let mut idx = Vec::new();
+    for word in [0x0803, count, rows, cols] {
+        idx.extend_from_slice(&word.to_be_bytes());
+    }
+    idx.extend((0..count * rows * cols).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let images = dir.join("blobs-images-idx3-ubyte");
+    std::fs::write(&images, idx).unwrap();
+    let run_dir = dir.join("run");
+    let log = succeed(&[
+        "train",
+        "--data",
+        images.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--latent",
+        "2",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--runs",
+        dir.join("runs").to_str().unwrap(),
+    ]);
+    assert!(log.contains("blobs-images-idx3-ubyte"), "{log}");
+    let out = dir.join("reconstruct.png");
+    succeed(&[
+        "reconstruct",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(out.is_file());
+    let refused = run(&[
+        "latent",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--out",
+        dir.join("latent.png").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("blobs-images-idx3-ubyte"), "{stderr}");
+    assert!(stderr.contains("no labels"), "{stderr}");
+    assert!(!dir.join("latent.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -66,7 +66,8 @@ pub enum ScheduleKind {
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
     /// IDX data: a folder with train-* and t10k-* files (MNIST, Fashion-MNIST), a folder with one
-    /// images/labels pair, or an images file [default: the embedded MNIST-10k]
+    /// images file, or an images file; labels files beside them are optional [default: the
+    /// embedded MNIST-10k]
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Use only the first N training images

@@ -155,7 +155,7 @@ impl DataSource {
     }
 }
 
-/// Gray images with labels, the training set first and the test set after it.
+/// Gray images, with or without labels, the training set first and the test set after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
     /// Where the data came from, for logs: "embedded MNIST-10k" or the path given.
@@ -166,7 +166,8 @@ pub struct Dataset {
     pub cols: usize,
     /// All images, train first then test, each `rows * cols` bytes.
     pub images: Vec<u8>,
-    /// One label per image.
+    /// One label per image, or empty when the data set came without labels (training needs
+    /// none; only the latent picture colours by label).
     pub labels: Vec<u8>,
     /// `images[..train_count]` are the training set, the rest the test set.
     pub train_count: usize,
@@ -205,11 +206,12 @@ impl Dataset {
     }
 
     /// Loads IDX files from `path`, either:
-    /// - a folder with `train-*` and `t10k-*` images and labels (MNIST / Fashion-MNIST naming,
-    ///   raw or `.gz`): train from `train-*`, test from `t10k-*`;
-    /// - a folder with exactly one `*images-idx3-ubyte[.gz]` and one `*labels-idx1-ubyte[.gz]`;
-    /// - an images file, whose labels file lies beside it with `images-idx3` replaced by
-    ///   `labels-idx1` in the name.
+    /// - a folder with `train-*` and `t10k-*` images, and labels or none (MNIST / Fashion-MNIST
+    ///   naming, raw or `.gz`): train from `train-*`, test from `t10k-*`;
+    /// - a folder with exactly one `*images-idx3-ubyte[.gz]` and at most one
+    ///   `*labels-idx1-ubyte[.gz]`;
+    /// - an images file, whose labels file, if any, lies beside it with `images-idx3` replaced
+    ///   by `labels-idx1` in the name.
     ///
     /// In the last two cases the last 10% of the images (at least one) are the test set.
     pub fn from_path(path: &Path) -> Result<Dataset, DataError> {
@@ -217,7 +219,7 @@ impl Dataset {
             from_dir(path)
         } else if path.is_file() {
             let labels = labels_beside(path)?;
-            single_split(path, path, &labels)
+            single_split(path, path, labels.as_deref())
         } else {
             Err(DataError::NotFound {
                 path: shown(path),
@@ -248,7 +250,12 @@ impl Dataset {
 
     /// Images in all, train and test.
     pub fn count(&self) -> usize {
-        self.labels.len()
+        self.images.len() / self.dim()
+    }
+
+    /// Whether every image has a label.
+    pub fn has_labels(&self) -> bool {
+        !self.labels.is_empty()
     }
 
     /// Images in the test set.
@@ -265,8 +272,11 @@ impl Dataset {
         let test_start = self.train_count;
         let mut images = self.images[..train * dim].to_vec();
         images.extend_from_slice(&self.images[test_start * dim..(test_start + test) * dim]);
-        let mut labels = self.labels[..train].to_vec();
-        labels.extend_from_slice(&self.labels[test_start..test_start + test]);
+        let mut labels = Vec::new();
+        if self.has_labels() {
+            labels.extend_from_slice(&self.labels[..train]);
+            labels.extend_from_slice(&self.labels[test_start..test_start + test]);
+        }
         Dataset {
             name: format!("{} (first {train} train, {test} test)", self.name),
             rows: self.rows,
@@ -307,10 +317,29 @@ fn from_dir(dir: &Path) -> Result<Dataset, DataError> {
     for pick in standard {
         found.push(pick?);
     }
-    if let [Some(train_images), Some(train_labels), Some(test_images), Some(test_labels)] =
-        &found[..]
-    {
-        return train_test_split(dir, train_images, train_labels, test_images, test_labels);
+    match &found[..] {
+        [Some(train_images), train_labels, Some(test_images), test_labels] => {
+            let labels = match (train_labels, test_labels) {
+                (Some(train), Some(test)) => Some((train.as_path(), test.as_path())),
+                (None, None) => None,
+                (Some(_), None) | (None, Some(_)) => {
+                    let missing = if train_labels.is_none() {
+                        TRAIN_LABELS
+                    } else {
+                        TEST_LABELS
+                    };
+                    return Err(DataError::NotFound {
+                        path: shown(dir),
+                        detail: format!(
+                            "labels for one split only: missing {missing}[.gz] (give both \
+                             labels files or neither)"
+                        ),
+                    });
+                }
+            };
+            return train_test_split(dir, train_images, test_images, labels);
+        }
+        _ => {}
     }
 
     let matching = |suffix: &str| -> Vec<&String> {
@@ -323,10 +352,11 @@ fn from_dir(dir: &Path) -> Result<Dataset, DataError> {
     let labels = matching(LABELS_SUFFIX);
     let some_standard = found.iter().any(Option::is_some);
     if some_standard && (images.len() > 1 || labels.len() > 1) {
-        // A partial MNIST layout: say which of its files are missing rather than "ambiguous".
-        let missing: Vec<String> = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+        // A partial MNIST layout: say which of its images files is missing rather than
+        // "ambiguous" (labels are optional).
+        let missing: Vec<String> = [TRAIN_IMAGES, TEST_IMAGES]
             .iter()
-            .zip(&found)
+            .zip([&found[0], &found[2]])
             .filter(|(_, pick)| pick.is_none())
             .map(|(stem, _)| format!("{stem}[.gz]"))
             .collect();
@@ -339,18 +369,15 @@ fn from_dir(dir: &Path) -> Result<Dataset, DataError> {
         });
     }
     match (&images[..], &labels[..]) {
-        ([images], [labels]) => single_split(dir, &dir.join(images), &dir.join(labels)),
+        ([images], [labels]) => single_split(dir, &dir.join(images), Some(&dir.join(labels))),
+        ([images], []) => single_split(dir, &dir.join(images), None),
         ([], _) => Err(DataError::NotFound {
             path: shown(dir),
             detail: format!(
-                "no IDX data set here; looked for {TRAIN_IMAGES}[.gz], {TRAIN_LABELS}[.gz], \
-                 {TEST_IMAGES}[.gz] and {TEST_LABELS}[.gz], or one *{IMAGES_SUFFIX}[.gz] \
-                 with one *{LABELS_SUFFIX}[.gz]"
+                "no IDX data set here; looked for {TRAIN_IMAGES}[.gz] and {TEST_IMAGES}[.gz] \
+                 (with {TRAIN_LABELS}[.gz] and {TEST_LABELS}[.gz], optional), or one \
+                 *{IMAGES_SUFFIX}[.gz] (with one *{LABELS_SUFFIX}[.gz], optional)"
             ),
-        }),
-        (_, []) => Err(DataError::NotFound {
-            path: shown(dir),
-            detail: format!("no labels file here; looked for *{LABELS_SUFFIX}[.gz]"),
         }),
         (images, labels) => {
             let (what, list) = if images.len() > 1 {
@@ -393,8 +420,9 @@ fn pick_standard(dir: &Path, names: &[String], stem: &str) -> Result<Option<Path
     }
 }
 
-/// The labels file beside an images file: `images-idx3` replaced by `labels-idx1`, raw or `.gz`.
-fn labels_beside(images: &Path) -> Result<PathBuf, DataError> {
+/// The labels file beside an images file, `images-idx3` replaced by `labels-idx1`, raw or
+/// `.gz`; none when neither exists.
+fn labels_beside(images: &Path) -> Result<Option<PathBuf>, DataError> {
     let name = images
         .file_name()
         .and_then(|name| name.to_str())
@@ -409,23 +437,16 @@ fn labels_beside(images: &Path) -> Result<PathBuf, DataError> {
         None => format!("{exact}.gz"),
     };
     let candidates = [images.with_file_name(&exact), images.with_file_name(&other)];
-    candidates
-        .iter()
-        .find(|path| path.is_file())
-        .cloned()
-        .ok_or_else(|| DataError::NotFound {
-            path: shown(images),
-            detail: format!(
-                "labels file not found beside it; looked for {} and {}",
-                shown(&candidates[0]),
-                shown(&candidates[1])
-            ),
-        })
+    Ok(candidates.iter().find(|path| path.is_file()).cloned())
 }
 
-/// Reads an images file and its labels, checking they hold as many entries.
-fn read_pair(images: &Path, labels: &Path) -> Result<(IdxImages, Vec<u8>), DataError> {
+/// Reads an images file and its labels, if any, checking they hold as many entries; no labels
+/// file gives no labels.
+fn read_pair(images: &Path, labels: Option<&Path>) -> Result<(IdxImages, Vec<u8>), DataError> {
     let read = idx::read_images(images)?;
+    let Some(labels) = labels else {
+        return Ok((read, Vec::new()));
+    };
     let label_bytes = idx::read_labels(labels)?;
     if read.count != label_bytes.len() {
         return Err(DataError::CountMismatch {
@@ -439,7 +460,7 @@ fn read_pair(images: &Path, labels: &Path) -> Result<(IdxImages, Vec<u8>), DataE
 }
 
 /// One images file whose last 10% (rounded down, at least one) becomes the test set.
-fn single_split(name: &Path, images: &Path, labels: &Path) -> Result<Dataset, DataError> {
+fn single_split(name: &Path, images: &Path, labels: Option<&Path>) -> Result<Dataset, DataError> {
     let (read, labels) = read_pair(images, labels)?;
     if read.count < 2 {
         return Err(DataError::TooFew {
@@ -458,16 +479,16 @@ fn single_split(name: &Path, images: &Path, labels: &Path) -> Result<Dataset, Da
     })
 }
 
-/// Separate train and test files, concatenated train first.
+/// Separate train and test files, concatenated train first; `labels` are the train and test
+/// labels files, when there are.
 fn train_test_split(
     dir: &Path,
     train_images: &Path,
-    train_labels: &Path,
     test_images: &Path,
-    test_labels: &Path,
+    labels: Option<(&Path, &Path)>,
 ) -> Result<Dataset, DataError> {
-    let (train, mut labels) = read_pair(train_images, train_labels)?;
-    let (test, more_labels) = read_pair(test_images, test_labels)?;
+    let (train, mut labels_read) = read_pair(train_images, labels.map(|pair| pair.0))?;
+    let (test, more_labels) = read_pair(test_images, labels.map(|pair| pair.1))?;
     if (train.rows, train.cols) != (test.rows, test.cols) {
         return Err(DataError::SizeMismatch {
             train: shown(train_images),
@@ -480,13 +501,13 @@ fn train_test_split(
     }
     let mut images = train.pixels;
     images.extend_from_slice(&test.pixels);
-    labels.extend_from_slice(&more_labels);
+    labels_read.extend_from_slice(&more_labels);
     Ok(Dataset {
         name: shown(dir),
         rows: train.rows,
         cols: train.cols,
         images,
-        labels,
+        labels: labels_read,
         train_count: train.count,
     })
 }
@@ -601,18 +622,44 @@ mod tests {
     }
 
     #[test]
-    fn missing_labels_file_is_named() {
+    fn images_without_labels_load_in_every_layout() {
         let dir = test_dir("data-nolabels");
-        write_set(&dir, "x-", 3, 2, 2, 0, true);
+        write_set(&dir, "x-", 3, 2, 2, 7, true);
         std::fs::remove_file(dir.join("x-labels-idx1-ubyte.gz")).unwrap();
-        let message = Dataset::from_path(&dir.join("x-images-idx3-ubyte.gz"))
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("x-images-idx3-ubyte.gz"), "{message}");
-        assert!(message.contains("x-labels-idx1-ubyte.gz"), "{message}");
-        assert!(message.contains("not found"), "{message}");
+        for path in [dir.join("x-images-idx3-ubyte.gz"), dir.clone()] {
+            let data = Dataset::from_path(&path).unwrap();
+            assert!(!data.has_labels());
+            assert_eq!(
+                (data.count(), data.train_count, data.test_count()),
+                (3, 2, 1)
+            );
+            assert_eq!(data.images[..4], [7; 4]);
+            let first = data.truncated(1, 1);
+            assert_eq!((first.count(), first.has_labels()), (2, false));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let dir = test_dir("data-nolabels-split");
+        write_set(&dir, "train-", 3, 2, 2, 0, true);
+        write_set(&dir, "t10k-", 2, 2, 2, 50, true);
+        for split in ["train-", "t10k-"] {
+            std::fs::remove_file(dir.join(format!("{split}labels-idx1-ubyte.gz"))).unwrap();
+        }
+        let data = Dataset::from_path(&dir).unwrap();
+        assert!(!data.has_labels());
+        assert_eq!((data.train_count, data.test_count()), (3, 2));
+        assert_eq!(data.images[3 * 4], 50);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_folder_without_images_names_what_it_looked_for() {
+        let dir = test_dir("data-noimages");
+        write_set(&dir, "x-", 3, 2, 2, 0, true);
+        std::fs::remove_file(dir.join("x-images-idx3-ubyte.gz")).unwrap();
         let message = Dataset::from_path(&dir).unwrap_err().to_string();
-        assert!(message.contains("no labels file"), "{message}");
+        assert!(message.contains("no IDX data set here"), "{message}");
+        assert!(message.contains("train-images-idx3-ubyte"), "{message}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -680,6 +727,19 @@ mod tests {
             message.contains("missing t10k-labels-idx1-ubyte[.gz]"),
             "{message}"
         );
+
+        write_set(&dir, "t10k-", 2, 2, 2, 0, true);
+        std::fs::rename(
+            dir.join("t10k-images-idx3-ubyte.gz"),
+            dir.join("other-images-idx3-ubyte.gz"),
+        )
+        .unwrap();
+        let message = Dataset::from_path(&dir).unwrap_err().to_string();
+        assert!(
+            message.contains("missing t10k-images-idx3-ubyte[.gz]"),
+            "{message}"
+        );
+        std::fs::remove_file(dir.join("other-images-idx3-ubyte.gz")).unwrap();
 
         write_set(&dir, "t10k-", 2, 2, 2, 0, true);
         write_set(&dir, "t10k-", 2, 2, 2, 0, false);

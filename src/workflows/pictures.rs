@@ -224,7 +224,7 @@ impl<'a, B: Backend> OnDevice<'a, B> {
     /// The posterior means of the first `n` test images, coloured by label: the first two
     /// dimensions of a 2-D latent, else the first two principal components.
     pub fn latent_plot(&mut self, path: &Path, n: usize) -> Result<String, PictureError> {
-        if self.dataset.labels.len() != self.dataset.count() {
+        if !self.dataset.has_labels() {
             return Err(PictureError::Refused(format!(
                 "{} has no labels: the latent picture colours points by label",
                 self.dataset.name

@@ -317,29 +317,26 @@ fn from_dir(dir: &Path) -> Result<Dataset, DataError> {
     for pick in standard {
         found.push(pick?);
     }
-    match &found[..] {
-        [Some(train_images), train_labels, Some(test_images), test_labels] => {
-            let labels = match (train_labels, test_labels) {
-                (Some(train), Some(test)) => Some((train.as_path(), test.as_path())),
-                (None, None) => None,
-                (Some(_), None) | (None, Some(_)) => {
-                    let missing = if train_labels.is_none() {
-                        TRAIN_LABELS
-                    } else {
-                        TEST_LABELS
-                    };
-                    return Err(DataError::NotFound {
-                        path: shown(dir),
-                        detail: format!(
-                            "labels for one split only: missing {missing}[.gz] (give both \
-                             labels files or neither)"
-                        ),
-                    });
-                }
-            };
-            return train_test_split(dir, train_images, test_images, labels);
-        }
-        _ => {}
+    if let [Some(train_images), train_labels, Some(test_images), test_labels] = &found[..] {
+        let labels = match (train_labels, test_labels) {
+            (Some(train), Some(test)) => Some((train.as_path(), test.as_path())),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                let missing = if train_labels.is_none() {
+                    TRAIN_LABELS
+                } else {
+                    TEST_LABELS
+                };
+                return Err(DataError::NotFound {
+                    path: shown(dir),
+                    detail: format!(
+                        "labels for one split only: missing {missing}[.gz] (give both \
+                         labels files or neither)"
+                    ),
+                });
+            }
+        };
+        return train_test_split(dir, train_images, test_images, labels);
     }
 
     let matching = |suffix: &str| -> Vec<&String> {

@@ -108,11 +108,15 @@ impl Sigma {
 pub enum ConfigError {
     #[error("invalid model configuration: {0}")]
     Invalid(String),
-    #[error("checkpoint metadata lacks {0:?}")]
+    #[error("checkpoint metadata lacks {0:?}: not a vae-gpu checkpoint, which records its model's shape there")]
     Missing(&'static str),
     #[error("checkpoint metadata {key:?} = {value:?} is not valid")]
     BadValue { key: &'static str, value: String },
 }
+
+/// The most parameters a model may have: the kernels index with u32 and no device here holds
+/// more in one buffer anyway.
+pub const MAX_PARAMETERS: usize = 1 << 30;
 
 impl VaeConfig {
     /// The canonical PyTorch example: 784-400-(20, 20) and 20-400-784, ReLU.
@@ -150,7 +154,35 @@ impl VaeConfig {
                 i + 1
             ));
         }
-        Ok(())
+        match self.checked_parameter_count() {
+            Some(count) if count <= MAX_PARAMETERS => Ok(()),
+            count => bad(format!(
+                "{} has {} parameters; at most {MAX_PARAMETERS} ({} GiB of f32) are supported",
+                self.describe(),
+                count.map_or("more than 2^64".to_string(), |c| c.to_string()),
+                MAX_PARAMETERS * 4 >> 30
+            )),
+        }
+    }
+
+    /// Weights and biases of every layer, or `None` past `usize`: sizes from a file or the
+    /// command line may be absurd, and must be refused before anything is allocated.
+    fn checked_parameter_count(&self) -> Option<usize> {
+        let head = self.latent.checked_mul(2)?;
+        let mut widths = vec![self.input_dim];
+        widths.extend(&self.hidden);
+        let encoder = widths.windows(2).map(|w| (w[0], w[1]));
+        let encoder = encoder.chain([(*widths.last()?, head)]);
+        let mut back: Vec<usize> = vec![self.latent];
+        back.extend(self.hidden.iter().rev());
+        back.push(self.input_dim);
+        let decoder = back.windows(2).map(|w| (w[0], w[1]));
+        encoder
+            .chain(decoder)
+            .try_fold(self.input_dim, |sum, (inputs, outputs)| {
+                let layer = inputs.checked_mul(outputs)?.checked_add(outputs)?;
+                sum.checked_add(layer)
+            })
     }
 
     /// "784-400-(20,20) / 20-400-784, relu"

@@ -40,7 +40,9 @@ pub fn from_named_tensors(
     layout: &ParamLayout,
     tensors: &[NamedTensor],
 ) -> Result<Vec<f32>, WeightsError> {
-    let mut flat = vec![0.0; layout.len];
+    // Every tensor is found and checked before the buffer is allocated, so that a file whose
+    // metadata declares a huge model costs no more memory than the file itself.
+    let mut found = Vec::with_capacity(layout.tensors.len());
     for spec in &layout.tensors {
         let tensor = tensors
             .iter()
@@ -63,6 +65,10 @@ pub fn from_named_tensors(
                 index,
             });
         }
+        found.push((spec, tensor));
+    }
+    let mut flat = vec![0.0; layout.len];
+    for (spec, tensor) in found {
         flat[spec.offset..spec.offset + spec.len()].copy_from_slice(&tensor.data);
     }
     Ok(flat)

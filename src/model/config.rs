@@ -160,7 +160,7 @@ impl VaeConfig {
                 "{} has {} parameters; at most {MAX_PARAMETERS} ({} GiB of f32) are supported",
                 self.describe(),
                 count.map_or("more than 2^64".to_string(), |c| c.to_string()),
-                MAX_PARAMETERS * 4 >> 30
+                (MAX_PARAMETERS * 4) >> 30
             )),
         }
     }

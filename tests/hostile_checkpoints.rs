@@ -31,9 +31,9 @@ fn small_model() -> (Vec<NamedTensor>, BTreeMap<String, String>) {
 /// `vae-gpu sample` on `file` under a 1 GiB address-space limit, with no adapter findable: the
 /// checkpoint must be refused first. Returns stderr, checking it is one line naming the file.
 fn refused(file: &Path) -> String {
-    let script = format!("ulimit -v 1048576; exec \"$0\" sample --checkpoint \"$1\" --out \"$2\"",);
+    let script = "ulimit -v 1048576; exec \"$0\" sample --checkpoint \"$1\" --out \"$2\"";
     let out = Command::new("sh")
-        .args(["-c", &script, env!("CARGO_BIN_EXE_vae-gpu")])
+        .args(["-c", script, env!("CARGO_BIN_EXE_vae-gpu")])
         .arg(file)
         .arg(file.with_extension("png"))
         .env("VAE_GPU_ADAPTER", "no adapter has this name")

@@ -1,6 +1,7 @@
 //! Adam / AdamW step over flat parameter, gradient and moment buffers (PyTorch's formulation), with
 //! optional clipping by global norm and classic L2, in PyTorch's order: clip the raw gradient, add
-//! l2 * p, then the moments.
+//! l2 * p, then the moments. A parameter that becomes non-finite is recorded in `health`: the
+//! first step it happened at, and the smallest such index in that step.
 
 struct AdamParams {
     count: u32,
@@ -9,8 +10,8 @@ struct AdamParams {
     m_offset: u32,
     v_offset: u32,
     norm_sq_offset: u32,
+    health_offset: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 // 1: clip by the global norm in norm_sq (specialized at pipeline creation: no cost when off).
@@ -22,6 +23,13 @@ override CLIP: u32 = 0u;
 @group(0) @binding(4) var<storage, read_write> weights: array<f32>;
 @group(0) @binding(5) var<storage, read_write> moment1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> moment2: array<f32>;
+// [first step with a non-finite parameter, its smallest index]; 0xffffffff while none.
+@group(0) @binding(7) var<storage, read_write> health: array<atomic<u32>>;
+
+// WGSL has no isNan/isInf: an all-ones exponent is infinity or NaN.
+fn is_finite_f32(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
 
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -44,5 +52,13 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     // Decoupled weight decay (AdamW) first; weight_decay = 0 is plain Adam.
     let decayed = p * (1.0 - frame.lr * frame.weight_decay);
     let denom = sqrt(v) / frame.bias_correction2_sqrt + frame.eps;
-    weights[params.params_offset + i] = decayed - frame.step_size * m / denom;
+    let updated = decayed - frame.step_size * m / denom;
+    weights[params.params_offset + i] = updated;
+    if (!is_finite_f32(updated)) {
+        // Only the first step's indices count: later steps find everything non-finite.
+        let first = atomicMin(&health[params.health_offset], frame.step);
+        if (first >= frame.step) {
+            atomicMin(&health[params.health_offset + 1u], i);
+        }
+    }
 }

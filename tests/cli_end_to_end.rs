@@ -301,6 +301,32 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A learning rate so large that Adam's first step size is infinite: the first update makes a
+/// parameter NaN (0 × ∞ where a pixel is always black), which the GPU records and the message
+/// names, with the step, before any loss shows it.
+#[test]
+fn a_non_finite_parameter_is_named_with_its_step() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = scratch("nonfinite");
+    let mut args: Vec<&str> = TINY.to_vec();
+    let run = dir.join("run");
+    args.extend(["--lr", "3e38", "--run-dir", run.to_str().unwrap()]);
+    args.extend(["--runs", dir.to_str().unwrap()]);
+    let stderr = fail_on_the_device(&args);
+    assert!(
+        stderr.contains(
+            "at step 1: the update made `encoder.0.weight` non-finite (first at index 0)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("learning rate (3e38)"), "{stderr}");
+    assert!(stderr.contains("no checkpoint was written"), "{stderr}");
+    assert!(!run.join("model.safetensors").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn cpu_reference_training_matches_the_gpu_run() {
     if !have_gpu() {

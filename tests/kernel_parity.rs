@@ -7,6 +7,7 @@ mod common;
 use common::{random, view, Pair};
 use vae_gpu::backend::Backend;
 use vae_gpu::kernels::activation::{activate, Activation};
+use vae_gpu::kernels::adam::HEALTHY;
 use vae_gpu::kernels::gaussian_rows::Variance;
 use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, ContinuousBernoulliRows,
@@ -486,12 +487,14 @@ fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
             let m = input(&mut pair, n, 1e-3, 19);
             let v = view(pair.input(&second_moments(n, 20)), 0, n);
             let before = pair.read(params);
+            let health = healthy(&mut pair);
             let op = Adam {
                 params,
                 grads,
                 m,
                 v,
                 norm_sq: None,
+                health,
             };
             let step = 3;
             let mut frame = Frame::with_seed(0);
@@ -507,6 +510,7 @@ fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
             pair.check(&format!("{what} params"), params, KERNEL_ELEMENTWISE);
             pair.check(&format!("{what} m"), m, KERNEL_ELEMENTWISE);
             pair.check(&format!("{what} v"), v, KERNEL_ELEMENTWISE);
+            assert_eq!(read_words(&mut pair, health), [[HEALTHY; 2]; 2], "{what}");
             // The update itself: ~1e-2 of the parameters, so an error in it hides in theirs.
             let after = pair.read(params);
             let update = |after: &[f32], before: &[f32]| -> Vec<f32> {
@@ -825,6 +829,51 @@ fn gpu_square_sums_and_column_moments_match_cpu() {
     }
 }
 
+/// Adam's record of non-finite parameters, `HEALTHY` at first, poisoned around.
+fn healthy(pair: &mut Pair) -> View {
+    view(pair.input_u32(&[7, HEALTHY, HEALTHY, 9]), 1, 2)
+}
+
+fn read_words(pair: &mut Pair, view: View) -> [[u32; 2]; 2] {
+    let gpu = pair.gpu.read_u32(view.buffer, view.offset, 2).unwrap();
+    let cpu = pair.cpu.read_u32(view.buffer, view.offset, 2).unwrap();
+    [[gpu[0], gpu[1]], [cpu[0], cpu[1]]]
+}
+
+/// A NaN or infinite gradient makes its parameter non-finite: both backends record the first
+/// step and the smallest such index, and a later step keeps that record.
+#[test]
+fn gpu_adam_records_the_first_non_finite_parameter_like_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    let n = 5003;
+    let mut grads = random(n, 1.0, 90);
+    grads[4001] = f32::NAN;
+    grads[1337] = f32::INFINITY;
+    let grads = view(pair.input(&grads), 0, n);
+    let params = input(&mut pair, n, 0.5, 91);
+    let m = input(&mut pair, n, 1e-2, 92);
+    let v = view(pair.input(&second_moments(n, 93)), 0, n);
+    let health = healthy(&mut pair);
+    let op = Adam {
+        params,
+        grads,
+        m,
+        v,
+        norm_sq: None,
+        health,
+    };
+    let mut frame = Frame::with_seed(0);
+    vae_gpu::optim::AdamConfig::default().fill_frame(&mut frame, 6, 1e-3);
+    frame.step = 5;
+    pair.run(&[op.into()], &frame);
+    assert_eq!(read_words(&mut pair, health), [[5, 1337]; 2]);
+    pair.check_untouched_outside("adam health", health);
+    // The next step makes every parameter non-finite (the moments are): the record stays.
+    frame.step = 6;
+    pair.run(&[op.into()], &frame);
+    assert_eq!(read_words(&mut pair, health), [[5, 1337]; 2]);
+}
+
 #[test]
 fn gpu_adam_with_clipping_and_l2_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
@@ -842,6 +891,7 @@ fn gpu_adam_with_clipping_and_l2_matches_cpu() {
             m,
             v,
             norm_sq: Some(norm),
+            health: healthy(&mut pair),
         };
         let mut frame = Frame::with_seed(0);
         vae_gpu::optim::AdamConfig::default().fill_frame(&mut frame, 4, 1e-2);

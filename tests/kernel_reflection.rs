@@ -42,6 +42,8 @@ fn element_of(module: &Module, ty: naga::Handle<naga::Type>) -> Option<Element> 
             (ScalarKind::Uint, 4) => Some(Element::U32),
             _ => None,
         },
+        // Atomic counters and flags are u32 words to the host.
+        TypeInner::Atomic(s) if (s.kind, s.width) == (ScalarKind::Uint, 4) => Some(Element::U32),
         TypeInner::Vector {
             size: VectorSize::Quad,
             scalar,

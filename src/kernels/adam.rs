@@ -5,6 +5,9 @@
 //! Before the moments, as PyTorch orders it: the raw gradient clipped by global norm
 //! (`frame.clip_norm`, the squared norm read from `norm_sq` when given), then `frame.l2 · p` added
 //! (classic L2, unlike the decoupled decay).
+//! A parameter that comes out non-finite is recorded in `health` (two u32, `u32::MAX` while
+//! none): the first step at which one did, and the smallest such index in that step; the trainer
+//! reads it to say which tensor diverged and when.
 
 use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
 use super::*;
@@ -20,6 +23,7 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         "m_offset",
         "v_offset",
         "norm_sq_offset",
+        "health_offset",
     ],
     &[
         Binding::read("grads", Element::F32),
@@ -27,6 +31,7 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         Binding::write("weights", Element::F32),
         Binding::write("moment1", Element::F32),
         Binding::write("moment2", Element::F32),
+        Binding::write("health", Element::U32),
     ],
 )
 .specialized(&["CLIP"]);
@@ -44,7 +49,13 @@ pub struct Adam {
     pub v: View,
     /// The gradient's squared global norm (one element), for clipping; `None`: no clipping.
     pub norm_sq: Option<View>,
+    /// Two u32: the first step that made a parameter non-finite and the smallest index it did
+    /// so at; both `u32::MAX` until then.
+    pub health: View,
 }
+
+/// The value of both `health` words while every parameter is finite.
+pub const HEALTHY: u32 = u32::MAX;
 
 impl Kernel for Adam {
     fn describe(&self) -> String {
@@ -59,6 +70,7 @@ impl Kernel for Adam {
             Operand::new("weights", self.params, n),
             Operand::new("moment1", self.m, n),
             Operand::new("moment2", self.v, n),
+            Operand::new("health", self.health, 2),
         ]
     }
 
@@ -73,6 +85,7 @@ impl Kernel for Adam {
                 ("m_offset", offset(&self.m)),
                 ("v_offset", offset(&self.v)),
                 ("norm_sq_offset", self.norm_sq.as_ref().map(offset).unwrap_or(0)),
+                ("health_offset", offset(&self.health)),
             ]),
             workgroups: elementwise_groups(self.params.len, tuning),
             overrides: vec![("CLIP", self.norm_sq.is_some() as u32)],
@@ -100,6 +113,14 @@ impl Kernel for Adam {
             let denom = f(v[i]).sqrt() / f(frame.bias_correction2_sqrt) + f(frame.eps);
             params[i] = (f(params[i]) * decay - f(frame.step_size) * f(m[i]) / denom) as f32;
         }
+        let mut health = [memory.words(self.health)[0], memory.words(self.health)[1]];
+        if let Some(index) = params.iter().position(|p| !p.is_finite()) {
+            if health[0] >= frame.step {
+                health[1] = health[1].min(index as u32);
+            }
+            health[0] = health[0].min(frame.step);
+        }
+        memory.write_words(self.health, &health);
         memory.write_floats(self.params, &params);
         memory.write_floats(self.m, &m);
         memory.write_floats(self.v, &v);

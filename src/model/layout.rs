@@ -136,6 +136,13 @@ impl ParamLayout {
         }
     }
 
+    /// The tensor holding flat parameter `index`; `None` in the padding between tensors.
+    pub fn tensor_at(&self, index: usize) -> Option<&ParamTensor> {
+        self.tensors
+            .iter()
+            .find(|t| (t.offset..t.offset + t.len()).contains(&index))
+    }
+
     /// Every dense layer, encoder first.
     pub fn layers(&self) -> impl Iterator<Item = &DenseLayer> {
         self.encoder.iter().chain(&self.decoder)

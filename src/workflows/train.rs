@@ -120,7 +120,7 @@ pub enum TrainRunError {
     /// The backend could not be opened (no adapter, …).
     #[error(transparent)]
     Open(OpenError),
-    #[error("{error}; {kept}. Try a lower --lr.")]
+    #[error("{error}; {kept}")]
     Diverged { error: TrainError, kept: String },
     #[error("{0}")]
     Refused(String),

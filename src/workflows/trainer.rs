@@ -91,8 +91,20 @@ pub enum TrainError {
     Options(String),
     #[error(transparent)]
     Model(#[from] crate::model::ConfigError),
-    #[error("training diverged in epoch {epoch} at step {step}: the loss is {loss}")]
-    Diverged { epoch: usize, step: u64, loss: f32 },
+    #[error("training diverged in epoch {epoch} at step {step}: {cause}")]
+    Diverged {
+        epoch: usize,
+        step: u64,
+        cause: String,
+    },
+}
+
+/// The usual cause of a divergence, with the learning rate in use.
+fn lr_hint(lr: f32) -> String {
+    format!(
+        "; the learning rate ({lr:e}) is the usual cause: try a smaller --lr, a warm-up \
+         (--lr-warmup) or --clip-grad-norm"
+    )
 }
 
 /// A replayable program over `rows` rows, and its tail.
@@ -343,6 +355,7 @@ impl<B: Backend> Trainer<B> {
             let last = batch + 1 == self.train.count;
             let mut loss = None;
             if last || last_report.elapsed().as_secs_f64() >= self.report_interval {
+                self.check_parameters(epoch, last_frame.lr)?;
                 let m = self.vae.read_metrics(&mut self.backend)?;
                 let rows = if last {
                     self.train_count() - start
@@ -354,7 +367,10 @@ impl<B: Backend> Trainer<B> {
                     return Err(TrainError::Diverged {
                         epoch,
                         step: self.state.steps,
-                        loss: value,
+                        cause: format!(
+                            "the training loss is {value} while the parameters are finite{}",
+                            lr_hint(last_frame.lr)
+                        ),
                     });
                 }
                 loss = Some(value);
@@ -448,10 +464,34 @@ impl<B: Backend> Trainer<B> {
             return Err(TrainError::Diverged {
                 epoch,
                 step: self.state.steps,
-                loss: metrics.train_loss as f32,
+                cause: format!(
+                    "the epoch's losses are not finite (train {}, test {}){}",
+                    metrics.train_loss,
+                    metrics.test_loss,
+                    lr_hint(last_frame.lr)
+                ),
             });
         }
         Ok(metrics)
+    }
+
+    /// Fails, naming the step and the tensor, once Adam has recorded a non-finite parameter.
+    fn check_parameters(&mut self, epoch: usize, lr: f32) -> Result<(), TrainError> {
+        let Some(divergence) = self.vae.read_divergence(&mut self.backend)? else {
+            return Ok(());
+        };
+        // Steps count from 1 in messages, as `state.steps` does.
+        let step = u64::from(divergence.step) + 1;
+        Err(TrainError::Diverged {
+            epoch,
+            step,
+            cause: format!(
+                "the update made `{}` non-finite (first at index {}){}",
+                divergence.tensor,
+                divergence.index,
+                lr_hint(lr)
+            ),
+        })
     }
 
     /// Updates the best epoch, the early-stopping count and the plateau reduction with this

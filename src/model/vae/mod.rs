@@ -7,6 +7,7 @@ mod likelihood;
 
 use super::{DenseLayer, ParamLayout, VaeConfig};
 use crate::backend::{Backend, BackendError};
+use crate::kernels::adam::HEALTHY;
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
     Activation, Adam, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
@@ -196,6 +197,8 @@ pub struct Vae {
     grad_logvar_elements: BufferId,
     norm_partials: BufferId,
     metrics: BufferId,
+    /// Adam's record of the first non-finite parameter (see `adam::Adam::health`).
+    health: BufferId,
     /// Σ mu and Σ mu² per latent dimension over an evaluation (active units).
     moments: BufferId,
 }
@@ -228,7 +231,7 @@ impl Vae {
         )?;
         let mut f32_buffer = |label: &str, len: usize| backend.create_buffer(label, len.max(1));
         let latent = config.latent;
-        Ok(Self {
+        let vae = Self {
             params: f32_buffer("parameters", layout.len)?,
             grads: f32_buffer("gradients", layout.len)?,
             adam_m: f32_buffer("adam m", layout.len)?,
@@ -254,13 +257,16 @@ impl Vae {
             )?,
             norm_partials: f32_buffer("gradient norm partials", partials_for(layout.len))?,
             metrics: f32_buffer("metrics", METRIC_SLOTS)?,
+            health: f32_buffer("non-finite parameter record", 2)?,
             moments: f32_buffer("posterior mean moments", 2 * latent)?,
             encoder,
             decoder,
             config,
             layout,
             capacity,
-        })
+        };
+        backend.write_u32(vae.health, 0, &[HEALTHY; 2]);
+        Ok(vae)
     }
 
     fn check_rows(&self, rows: usize) {
@@ -701,6 +707,7 @@ impl Vae {
                 m: View::whole(self.adam_m, n),
                 v: View::whole(self.adam_v, n),
                 norm_sq: clip.then(|| self.metric(Metric::GradNormSq)),
+                health: View::whole(self.health, 2),
             }
             .into(),
         );
@@ -854,6 +861,28 @@ impl Vae {
         backend.write_f32(self.adam_v, 0, v);
     }
 
+    /// The first optimizer step that made a parameter non-finite, and the name of the tensor
+    /// and the index in it of the first such parameter; `None` while all are finite.
+    pub fn read_divergence<B: Backend>(
+        &self,
+        backend: &mut B,
+    ) -> Result<Option<Divergence>, BackendError> {
+        let health = backend.read_u32(self.health, 0, 2)?;
+        if health[0] == HEALTHY {
+            return Ok(None);
+        }
+        let flat = health[1] as usize;
+        let (tensor, index) = match self.layout.tensor_at(flat) {
+            Some(t) => (t.name.clone(), flat - t.offset),
+            None => (format!("parameter {flat}"), 0),
+        };
+        Ok(Some(Divergence {
+            step: health[0],
+            tensor,
+            index,
+        }))
+    }
+
     /// Zeroes the loss sums and the posterior-mean moments.
     pub fn reset_metrics<B: Backend>(&self, backend: &mut B) {
         backend.write_f32(self.metrics, 0, &[0.0; METRIC_SLOTS]);
@@ -873,6 +902,16 @@ impl Vae {
         assert!(codes.len() <= self.capacity * self.config.latent);
         backend.write_f32(self.z, 0, codes);
     }
+}
+
+/// Where training first produced a non-finite parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The optimizer step (`frame.step`, counting from 0).
+    pub step: u32,
+    pub tensor: String,
+    /// The flat index within the tensor.
+    pub index: usize,
 }
 
 /// A read-back copy of the metric slots.

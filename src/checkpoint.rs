@@ -123,9 +123,18 @@ pub fn load(path: &Path) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>),
             }
         }
     })?;
-    let parsed = SafeTensors::deserialize(&bytes).map_err(|error| {
+    parse(&bytes, path)
+}
+
+/// Decodes the bytes of a checkpoint; `path` is only named in errors. Any bytes give tensors or a
+/// typed error, never a panic (the fuzz target `checkpoint` holds it to that).
+pub fn parse(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), CheckpointError> {
+    let parsed = SafeTensors::deserialize(bytes).map_err(|error| {
         // The crate reports a length that disagrees with the shape without naming the tensor.
-        match mismatched_tensor(&bytes) {
+        match mismatched_tensor(bytes) {
             Some((tensor, shape, expected, found)) => CheckpointError::ShapeMismatch {
                 path: path.to_path_buf(),
                 tensor,
@@ -169,7 +178,7 @@ pub fn load(path: &Path) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>),
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let (_, header) =
-        SafeTensors::read_metadata(&bytes).map_err(|error| CheckpointError::NotSafetensors {
+        SafeTensors::read_metadata(bytes).map_err(|error| CheckpointError::NotSafetensors {
             path: path.to_path_buf(),
             detail: error.to_string(),
         })?;

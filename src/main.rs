@@ -152,7 +152,7 @@ struct SampleArgs {
     #[arg(long, default_value_t = 64, conflicts_with = "grid")]
     n: usize,
     /// Rows and columns of the grid, e.g. 4x16 (instead of --n)
-    #[arg(long, value_parser = parse_grid, value_name = "RxC")]
+    #[arg(long, value_parser = vae_gpu::values::parse_grid, value_name = "RxC")]
     grid: Option<(usize, usize)>,
     /// Scale of z: draws z ~ N(0, T² I); below 1 trades variety for typical images
     #[arg(long, default_value_t = 1.0)]
@@ -413,20 +413,6 @@ fn sweep_command(gpu: &GpuArgs, args: &SweepArgs) -> Result<()> {
         std::process::exit(i32::from(code));
     }
     Ok(())
-}
-
-/// `4x16` → (4, 16).
-fn parse_grid(text: &str) -> Result<(usize, usize), String> {
-    let usage = || format!("{text:?}: expected ROWSxCOLUMNS, e.g. 4x16");
-    let (rows, columns) = text.split_once(['x', 'X']).ok_or_else(usage)?;
-    let rows: usize = rows.trim().parse().map_err(|_| usage())?;
-    let columns: usize = columns.trim().parse().map_err(|_| usage())?;
-    if rows == 0 || columns == 0 {
-        return Err(format!(
-            "{text:?}: a grid needs at least one row and one column"
-        ));
-    }
-    Ok((rows, columns))
 }
 
 fn sample_command(gpu: &GpuArgs, args: &SampleArgs) -> Result<()> {

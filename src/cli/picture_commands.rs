@@ -59,7 +59,7 @@ pub struct ManifoldArgs {
     #[arg(long, default_value_t = 20)]
     pub n: usize,
     /// The two latent dimensions traversed, e.g. 0,1
-    #[arg(long, default_value = "0,1", value_parser = parse_dims)]
+    #[arg(long, default_value = "0,1", value_parser = vae_gpu::values::parse_dims)]
     pub dims: (usize, usize),
     /// Traverse around the posterior mean of this test image instead of around 0
     #[arg(long)]
@@ -82,15 +82,6 @@ pub struct LatentArgs {
     pub model: CheckpointArgs,
     #[command(flatten)]
     pub data: DataArgs,
-}
-
-fn parse_dims(text: &str) -> Result<(usize, usize), String> {
-    let usage = || format!("{text:?}: expected two dimensions, e.g. 0,1");
-    let (i, j) = text.split_once(',').ok_or_else(usage)?;
-    Ok((
-        i.trim().parse().map_err(|_| usage())?,
-        j.trim().parse().map_err(|_| usage())?,
-    ))
 }
 
 /// Loads the checkpoint and its data, then opens the backend (a bad path fails first), puts them

@@ -11,49 +11,8 @@ use vae_gpu::kernels::Activation;
 use vae_gpu::model::{Likelihood, LikelihoodKind, Sigma, VaeConfig};
 use vae_gpu::optim::AdamConfig;
 use vae_gpu::schedule::{KlWeight, LrSchedule, LrShape, Plateau};
+pub use vae_gpu::values::{parse_numbers, parse_plateau, parse_sizes, Numbers, Sizes};
 use vae_gpu::workflows::options::{EarlyStopping, TrainOptions};
-
-/// A comma-separated list of sizes; whether they make sense is the model's or the command's call.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sizes(pub Vec<usize>);
-
-pub fn parse_sizes(text: &str) -> Result<Sizes, String> {
-    if text.trim().is_empty() {
-        return Ok(Sizes(Vec::new()));
-    }
-    text.split(',')
-        .map(|w| {
-            w.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("{w:?} is not a whole number"))
-        })
-        .collect::<Result<_, _>>()
-        .map(Sizes)
-}
-
-/// A comma-separated list of numbers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Numbers(pub Vec<f32>);
-
-pub fn parse_numbers(text: &str) -> Result<Numbers, String> {
-    text.split(',')
-        .map(|w| {
-            w.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("{w:?} is not a number"))
-        })
-        .collect::<Result<_, _>>()
-        .map(Numbers)
-}
-
-fn parse_plateau(text: &str) -> Result<Plateau, String> {
-    let usage = || format!("{text:?}: expected FACTOR,PATIENCE, e.g. 0.5,3");
-    let (factor, patience) = text.split_once(',').ok_or_else(usage)?;
-    Ok(Plateau {
-        factor: factor.trim().parse().map_err(|_| usage())?,
-        patience: patience.trim().parse().map_err(|_| usage())?,
-    })
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScheduleKind {

@@ -86,20 +86,47 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Inflates gzip data (recognised by 1f 8b; IDX data always starts with 00 00) or borrows raw data.
+///
+/// Inflation stops a margin past the size the IDX header declares, so that a small file cannot
+/// expand into more memory than the data it claims to hold (a "gzip bomb"): memory stays bounded
+/// by the smaller of the declared size and the real content.
 fn decompress<'a>(bytes: &'a [u8], source: &str) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes.into());
     }
-    let mut out = Vec::new();
+    let gzip_error = |error| DataError::Gzip {
+        file: source.to_string(),
+        error,
+    };
     // MultiGzDecoder also accepts files made by concatenating gzip members.
-    flate2::read::MultiGzDecoder::new(bytes)
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+    let mut out = Vec::new();
+    // The magic word, whose last byte is the number of dimensions, then one word per dimension.
+    (&mut decoder)
+        .take(4)
         .read_to_end(&mut out)
-        .map_err(|error| DataError::Gzip {
-            file: source.to_string(),
-            error,
-        })?;
+        .map_err(gzip_error)?;
+    let dims = out.get(3).map_or(0, |&d| usize::from(d));
+    (&mut decoder)
+        .take(4 * dims as u64)
+        .read_to_end(&mut out)
+        .map_err(gzip_error)?;
+    let declared = (0..dims)
+        .filter(|i| out.len() >= 4 * (i + 2))
+        .try_fold(1usize, |product, i| {
+            product.checked_mul(word(&out, i + 1) as usize)
+        });
+    // An overflowing declaration fails the header checks; no body is needed to say so.
+    let body = declared.map_or(0, |d| d.saturating_add(TRAILING_MARGIN));
+    (&mut decoder)
+        .take(body as u64)
+        .read_to_end(&mut out)
+        .map_err(gzip_error)?;
     Ok(out.into())
 }
+
+/// Bytes inflated past the declared size, to say how many trailing bytes a file has.
+const TRAILING_MARGIN: usize = 1 << 20;
 
 /// Checks the magic and that the `words` big-endian u32 header words are present; returns the body.
 fn check_header<'a>(
@@ -151,11 +178,18 @@ fn check_length(
         });
     }
     if body.len() > expected {
+        let extra = body.len() - expected;
+        // Gzip data is only inflated a margin past the declared size.
+        let extra = if extra >= TRAILING_MARGIN {
+            format!("{TRAILING_MARGIN} or more")
+        } else {
+            extra.to_string()
+        };
         return Err(DataError::TrailingBytes {
             file: source.to_string(),
             what,
             expected,
-            extra: body.len() - expected,
+            extra,
         });
     }
     Ok(())
@@ -284,6 +318,32 @@ mod tests {
         let message = parse_labels(&labels, "long.idx").unwrap_err().to_string();
         assert!(message.contains("long.idx"), "{message}");
         assert!(message.contains("2 trailing bytes"), "{message}");
+        let message = parse_labels(&gzip(&labels), "long.idx.gz")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("2 trailing bytes"), "{message}");
+    }
+
+    /// 64 MiB of zeros behind a one-pixel image, gzipped to a few KiB: inflation stops a margin
+    /// past the declared size instead of holding it all.
+    #[test]
+    fn a_gzip_bomb_is_not_inflated_whole() {
+        let mut bomb = encode_images(1, 1, 1, &[7]);
+        bomb.resize(bomb.len() + (64 << 20), 0);
+        let small = gzip(&bomb);
+        assert!(small.len() < 1 << 20);
+        let message = parse_images(&small, "bomb.gz").unwrap_err().to_string();
+        assert!(
+            message.contains("1048576 or more trailing bytes"),
+            "{message}"
+        );
+        // A declared size the content does not reach is truncated, whatever the header claims.
+        let claim = gzip(&encode_images(4_000_000, 1000, 1000, &[1, 2, 3]));
+        let message = parse_images(&claim, "claim.gz").unwrap_err().to_string();
+        assert!(
+            message.contains("truncated") || message.contains("dimensions"),
+            "{message}"
+        );
     }
 
     #[test]

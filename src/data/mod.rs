@@ -40,7 +40,7 @@ pub enum DataError {
         file: String,
         what: &'static str,
         expected: usize,
-        extra: usize,
+        extra: String,
     },
     #[error("{path}: {detail}")]
     NotFound { path: String, detail: String },

@@ -39,15 +39,25 @@ pub struct TrainedModel {
 
 /// The config from the checkpoint's metadata and the parameters from its tensors.
 pub fn load_model(path: &Path) -> Result<TrainedModel, LoadError> {
-    let shown = path.display().to_string();
     let (tensors, metadata) = checkpoint::load(path)?;
+    model_from_parts(path, &tensors, metadata)
+}
+
+/// The model described by a checkpoint's metadata, with its parameters from the tensors; `path`
+/// is only named in errors.
+pub fn model_from_parts(
+    path: &Path,
+    tensors: &[checkpoint::NamedTensor],
+    metadata: BTreeMap<String, String>,
+) -> Result<TrainedModel, LoadError> {
+    let shown = path.display().to_string();
     let config = VaeConfig::from_metadata(&metadata).map_err(|error| LoadError::Config {
         path: shown.clone(),
         error,
     })?;
     let layout = crate::model::ParamLayout::new(&config);
     let parameters =
-        from_named_tensors(&config, &layout, &tensors).map_err(|error| LoadError::Weights {
+        from_named_tensors(&config, &layout, tensors).map_err(|error| LoadError::Weights {
             path: shown.clone(),
             error,
         })?;

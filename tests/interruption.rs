@@ -248,3 +248,50 @@ fn two_runs_started_together_never_share_a_folder() {
     assert_latest_complete(&runs);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A full disk, as a file-size limit (`ulimit -f`, SIGXFSZ ignored so that writes fail with
+/// EFBIG as they would with ENOSPC): the resumed epoch's checkpoint cannot be written, the error
+/// names the file, the temporary file is gone, and the previous checkpoint and state still load.
+#[test]
+fn a_full_disk_fails_naming_the_file_and_keeps_the_previous_checkpoint() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("full");
+    let run = dir.join("run");
+    let out = spawn(&dir, Some(&run), 1, &[]).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = std::fs::read(run.join("model.safetensors")).unwrap();
+    // 64 KiB (in 1 KiB blocks for bash): the metrics line fits, a checkpoint does not.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 64; exec \"$0\" train --resume \"$1\" --epochs 2",
+            env!("CARGO_BIN_EXE_vae-gpu"),
+            run.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("run/") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        before
+    );
+    assert_loadable(&run);
+    let leftovers: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,4 +1,6 @@
 //! Builds a batch on the GPU: rows of a resident u8 data set (packed in u32) picked by a permutation, scaled to [0, 1], or binarized x ~ Bernoulli(pixel) from Philox.
+//! A data set larger than one binding lives in shards, one dispatch each: this one writes only the
+//! rows whose image is in [first_image, first_image + images) and leaves the others alone.
 
 struct GatherParams {
     rows: u32,
@@ -7,8 +9,8 @@ struct GatherParams {
     out_offset: u32,
     stream: u32,
     repeat: u32,
-    _pad0: u32,
-    _pad1: u32,
+    first_image: u32,
+    images: u32,
 }
 
 // 1: x ~ Bernoulli(pixel) (specialized at pipeline creation, so gray batches pay nothing for it).
@@ -29,7 +31,12 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let j = i % params.dim;
     // `repeat` consecutive rows show the same image (several draws per image).
     let image = perm[params.perm_offset + frame.batch_start + r / params.repeat];
-    let byte = image * params.dim + j;
+    // Unsigned: images before the shard wrap around to large values.
+    let local = image - params.first_image;
+    if (local >= params.images) {
+        return;
+    }
+    let byte = local * params.dim + j;
     let value = (data[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xFFu;
     if (BINARIZE != 0u) {
         let one = philox_bernoulli_byte(frame_key(), i, frame.step, params.stream, value);

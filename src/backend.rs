@@ -18,6 +18,8 @@ pub enum BackendError {
     },
     #[error("op {op} cannot run: {reason}")]
     InvalidOp { op: &'static str, reason: String },
+    #[error("buffer {label:?} of {bytes} bytes does not fit in the device's memory")]
+    OutOfMemory { label: String, bytes: u64 },
 }
 
 /// Buffers, op lists built once into replayable programs, and replays. Buffers hold 32-bit words:
@@ -31,6 +33,9 @@ pub trait Backend {
 
     /// A zero-filled buffer of `len` words.
     fn create_buffer(&mut self, label: &str, len: usize) -> Result<BufferId, BackendError>;
+
+    /// The most words one buffer (one storage binding) may hold here.
+    fn max_buffer_words(&self) -> usize;
 
     fn write_f32(&mut self, buffer: BufferId, offset: usize, data: &[f32]);
     fn write_u32(&mut self, buffer: BufferId, offset: usize, data: &[u32]);

@@ -8,6 +8,8 @@ use crate::ops::{BufferId, Frame};
 #[derive(Default)]
 pub struct CpuBackend {
     memory: HostMemory,
+    /// The largest buffer in words; unlimited unless a test sets one (`set_buffer_limit`).
+    buffer_limit: Option<usize>,
 }
 
 /// The ops of a CPU program are replayed as they are.
@@ -18,6 +20,12 @@ pub struct CpuProgram {
 impl CpuBackend {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Refuses buffers past `words` words, as a device with that binding limit would: tests
+    /// run the paths that split large data sets on small ones.
+    pub fn set_buffer_limit(&mut self, words: usize) {
+        self.buffer_limit = Some(words.max(1));
     }
 
     fn view(&self, buffer: BufferId, offset: usize, len: usize) -> crate::ops::View {
@@ -42,8 +50,19 @@ impl Backend for CpuBackend {
         "CPU reference (f64 accumulation)".to_string()
     }
 
-    fn create_buffer(&mut self, _label: &str, len: usize) -> Result<BufferId, BackendError> {
+    fn create_buffer(&mut self, label: &str, len: usize) -> Result<BufferId, BackendError> {
+        if len > self.max_buffer_words() {
+            return Err(BackendError::BufferTooLarge {
+                label: label.to_string(),
+                bytes: 4 * len as u64,
+                limit: 4 * self.max_buffer_words() as u64,
+            });
+        }
         Ok(self.memory.create(len))
+    }
+
+    fn max_buffer_words(&self) -> usize {
+        self.buffer_limit.unwrap_or(usize::MAX / 4)
     }
 
     fn write_f32(&mut self, buffer: BufferId, offset: usize, data: &[f32]) {

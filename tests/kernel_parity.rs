@@ -544,6 +544,8 @@ fn gpu_gather_matches_cpu() {
     let out = output(&mut pair, rows * dim);
     let op = Gather {
         data,
+        first_image: 0,
+        images: count,
         perm,
         out,
         rows,
@@ -563,6 +565,84 @@ fn gpu_gather_matches_cpu() {
         .map(|&b| b as f32 / 255.0)
         .collect();
     assert_eq!(gpu, expected);
+}
+
+/// A data set in three shards of whole images (5, 5 and 3 images of 13 bytes: shards start
+/// mid-word in the unsharded packing): one gather per shard writes only its own rows, and
+/// together they give the unsharded batch, on both backends.
+#[test]
+fn gpu_gather_over_shards_matches_cpu_and_the_unsharded_batch() {
+    let Some(mut pair) = Pair::new() else { return };
+    let (count, dim, rows) = (13usize, 13usize, 11usize);
+    let bytes: Vec<u8> = (0..count * dim).map(|i| (i * 89 % 256) as u8).collect();
+    let mut perm: Vec<u32> = (0..count as u32).collect();
+    vae_gpu::rng::PhiloxStream::new(8, 0).shuffle(&mut perm);
+    let perm = view(pair.input_u32(&perm), 1, count - 1);
+    let mut ops = Vec::new();
+    let sharded = output(&mut pair, rows * dim);
+    for (first_image, images) in [(0, 5), (5, 5), (10, 3)] {
+        let words =
+            vae_gpu::data::pack_bytes(&bytes[first_image * dim..(first_image + images) * dim]);
+        let data = view(pair.input_u32(&words), 0, words.len());
+        ops.push(
+            Gather {
+                data,
+                first_image,
+                images,
+                perm,
+                out: sharded,
+                rows,
+                dim,
+                binarize: Some(2),
+                repeat: 1,
+            }
+            .into(),
+        );
+        // Alone, a shard leaves the rows of other shards as they were (poisoned).
+        let alone = output(&mut pair, rows * dim);
+        let Op::Gather(mut gather) = ops.last().cloned().unwrap() else {
+            unreachable!()
+        };
+        gather.out = alone;
+        let mut frame = Frame::with_seed(1);
+        frame.batch_start = 1;
+        pair.run(&[gather.into()], &frame);
+        let (gpu, cpu) = pair.read(alone);
+        assert_eq!(gpu.len(), cpu.len());
+        for (g, c) in gpu.iter().zip(&cpu) {
+            assert!(
+                g.to_bits() == c.to_bits(),
+                "shard at {first_image}: {g} vs {c}"
+            );
+        }
+        assert!(
+            gpu.iter().any(|v| v.is_nan()),
+            "shard at {first_image} wrote every row"
+        );
+    }
+    let whole_words = vae_gpu::data::pack_bytes(&bytes);
+    let whole = output(&mut pair, rows * dim);
+    ops.push(
+        Gather {
+            data: view(pair.input_u32(&whole_words), 0, whole_words.len()),
+            first_image: 0,
+            images: count,
+            perm,
+            out: whole,
+            rows,
+            dim,
+            binarize: Some(2),
+            repeat: 1,
+        }
+        .into(),
+    );
+    let mut frame = Frame::with_seed(1);
+    frame.batch_start = 1;
+    pair.run(&ops, &frame);
+    pair.check_untouched_outside("sharded gather", sharded);
+    let (gpu, cpu) = pair.read(sharded);
+    assert_eq!(gpu, cpu);
+    assert_eq!(gpu, pair.read(whole).0);
 }
 
 #[test]
@@ -681,6 +761,8 @@ fn gpu_binarizing_gather_equals_cpu_bit_for_bit() {
     let out = output(&mut pair, rows * dim);
     let op = Gather {
         data,
+        first_image: 0,
+        images: count,
         perm,
         out,
         rows,
@@ -999,6 +1081,8 @@ fn gpu_gather_repeats_images_like_cpu() {
     let out = output(&mut pair, images * repeat * dim);
     let op = Gather {
         data,
+        first_image: 0,
+        images: count,
         perm,
         out,
         rows: images * repeat,

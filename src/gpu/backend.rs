@@ -48,6 +48,8 @@ pub struct GpuBackend {
     /// twice in a dispatch, once read-only and once writable, is a validation error).
     dummies: Vec<wgpu::Buffer>,
     tuning: Tuning,
+    /// A smaller buffer limit than the device's, in bytes, set by tests (`set_buffer_limit`).
+    buffer_limit: Option<u64>,
 }
 
 /// Buffers are padded to 16 bytes so that vec4 views of them are whole.
@@ -84,7 +86,23 @@ impl GpuBackend {
             frame,
             dummies: Vec::new(),
             tuning,
+            buffer_limit: None,
         }
+    }
+
+    /// Refuses buffers past `bytes` (rounded down to 16), below the device's own limit, so that
+    /// tests run the paths that split large data sets on small ones.
+    pub fn set_buffer_limit(&mut self, bytes: u64) {
+        self.buffer_limit = Some((bytes / 16 * 16).max(16));
+    }
+
+    /// The largest buffer in bytes: the device's binding and buffer limits, or the test's.
+    fn buffer_limit_bytes(&self) -> u64 {
+        let limits = &self.context.limits;
+        let device = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        self.buffer_limit.map_or(device, |limit| limit.min(device))
     }
 
     /// Subgroup kernels where the device has subgroups of 8 or more, vec4 kernels elsewhere.
@@ -295,11 +313,7 @@ impl Backend for GpuBackend {
 
     fn create_buffer(&mut self, label: &str, len: usize) -> Result<BufferId, BackendError> {
         let bytes = padded_bytes(len);
-        let limit = self
-            .context
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.context.limits.max_buffer_size);
+        let limit = self.buffer_limit_bytes();
         if bytes > limit {
             return Err(BackendError::BufferTooLarge {
                 label: label.to_string(),
@@ -307,6 +321,11 @@ impl Backend for GpuBackend {
                 limit,
             });
         }
+        // Running out of device memory is an error the caller can explain, not a lost device.
+        let scope = self
+            .context
+            .device
+            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.context.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes,
@@ -315,8 +334,19 @@ impl Backend for GpuBackend {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        if pollster::block_on(scope.pop()).is_some() {
+            return Err(BackendError::OutOfMemory {
+                label: label.to_string(),
+                bytes,
+            });
+        }
         self.buffers.push(DeviceBuffer { buffer, len });
         Ok(BufferId(self.buffers.len() - 1))
+    }
+
+    fn max_buffer_words(&self) -> usize {
+        // Whole 16-byte units, as buffers are padded to them.
+        (self.buffer_limit_bytes() / 16 * 4) as usize
     }
 
     fn write_f32(&mut self, buffer: BufferId, offset: usize, data: &[f32]) {

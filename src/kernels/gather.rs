@@ -2,6 +2,8 @@
 //! words) and a permutation: `out[r, :] = bytes(data)[perm[frame.batch_start + r]·dim ..][..dim] / 255`,
 //! or, binarizing, `x ~ Bernoulli(byte / 255)` drawn from Philox at (element, frame.step, stream)
 //! (dynamic binarization: a new draw every step).
+//! `data` may be one shard of a data set larger than one binding: it holds images
+//! `first_image ..` `first_image + images`, and only rows showing one of those are written.
 
 use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME, PHILOX};
 use super::*;
@@ -18,6 +20,8 @@ static GATHER: EntryPoint = EntryPoint::elementwise(
         "out_offset",
         "stream",
         "repeat",
+        "first_image",
+        "images",
     ],
     &[
         Binding::read("data", Element::U32),
@@ -33,8 +37,11 @@ pub static SPEC: KernelSpec = KernelSpec {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Gather {
-    /// The whole data set: `count·dim` bytes packed little-endian into u32 words.
+    /// Images `first_image ..` `first_image + images` of the data set, `dim` bytes each, packed
+    /// little-endian into u32 words from the view's start.
     pub data: View,
+    pub first_image: usize,
+    pub images: usize,
     /// Image indices; rows start at `frame.batch_start` within this view.
     pub perm: View,
     pub out: View,
@@ -71,6 +78,8 @@ impl Kernel for Gather {
                 ("out_offset", offset(&self.out)),
                 ("stream", self.binarize.unwrap_or(0)),
                 ("repeat", self.repeat.max(1) as u32),
+                ("first_image", self.first_image as u32),
+                ("images", self.images as u32),
             ]),
             workgroups: elementwise_groups(self.rows * self.dim, tuning),
             overrides: vec![("BINARIZE", self.binarize.is_some() as u32)],
@@ -81,11 +90,18 @@ impl Kernel for Gather {
         let data = memory.words(self.data);
         let perm = memory.words(self.perm);
         let start = frame.batch_start as usize;
-        let mut out = vec![0.0f32; self.rows * self.dim];
-        for (r, row) in out.chunks_mut(self.dim).enumerate() {
+        let mut rows = Vec::new();
+        for r in 0..self.rows {
             let image = perm[start + r / self.repeat.max(1)] as usize;
+            let Some(local) = image
+                .checked_sub(self.first_image)
+                .filter(|&local| local < self.images)
+            else {
+                continue;
+            };
+            let mut row = vec![0.0f32; self.dim];
             for (j, value) in row.iter_mut().enumerate() {
-                let byte = image * self.dim + j;
+                let byte = local * self.dim + j;
                 let pixel = (data[byte / 4] >> ((byte % 4) * 8)) & 0xff;
                 *value = match self.binarize {
                     None => pixel as f32 / 255.0,
@@ -96,7 +112,15 @@ impl Kernel for Gather {
                     }
                 };
             }
+            rows.push((r, row));
         }
-        memory.write_floats(self.out, &out);
+        for (r, row) in rows {
+            let at = View {
+                offset: self.out.offset + r * self.dim,
+                len: self.dim,
+                ..self.out
+            };
+            memory.write_floats(at, &row);
+        }
     }
 }

@@ -11,8 +11,8 @@ pub use config::{ConfigError, Likelihood, LikelihoodKind, Sigma, VaeConfig};
 pub use init::init_parameters;
 pub use layout::{DenseLayer, ParamLayout, ParamTensor};
 pub use vae::{
-    DeviceData, Divergence, EvalSet, Metric, MetricValues, StepOptions, Vae, BINARIZE_STREAM,
-    DECODER_DROPOUT_STREAM, ELBO_STREAM, ENCODER_DROPOUT_STREAM, EVAL_STREAM, IWAE_STREAM,
-    SAMPLE_STREAM, TRAIN_STREAM,
+    DataShard, DeviceData, Divergence, EvalSet, Metric, MetricValues, StepOptions, Vae,
+    BINARIZE_STREAM, DECODER_DROPOUT_STREAM, ELBO_STREAM, ENCODER_DROPOUT_STREAM, EVAL_STREAM,
+    IWAE_STREAM, SAMPLE_STREAM, TRAIN_STREAM,
 };
 pub use weights::{from_named_tensors, to_named_tensors, WeightsError};

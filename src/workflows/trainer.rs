@@ -175,11 +175,11 @@ fn resident_data<B: Backend>(
     Ok(match binarize {
         Binarize::None => {
             let data = DeviceData::upload(backend, &dataset.images, dim)?;
-            (data, data)
+            (data.clone(), data)
         }
         Binarize::Static => {
             let data = DeviceData::upload(backend, &binarized(&dataset.images), dim)?;
-            (data, data)
+            (data.clone(), data)
         }
         Binarize::Dynamic => {
             let gray = DeviceData::upload(backend, &dataset.images, dim)?;

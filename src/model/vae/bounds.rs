@@ -46,18 +46,22 @@ impl Vae {
             .into(),
         );
         let targets = rows_of(self.targets, rows, dim);
-        ops.push(
-            Gather {
-                data: data.data,
-                perm,
-                out: targets,
-                rows,
-                dim,
-                binarize: None,
-                repeat: samples,
-            }
-            .into(),
-        );
+        for shard in &data.shards {
+            ops.push(
+                Gather {
+                    data: shard.data,
+                    first_image: shard.first_image,
+                    images: shard.images,
+                    perm,
+                    out: targets,
+                    rows,
+                    dim,
+                    binarize: None,
+                    repeat: samples,
+                }
+                .into(),
+            );
+        }
         let z = rows_of(self.z, rows, latent);
         let eps = rows_of(self.eps, rows, latent);
         ops.push(

@@ -81,29 +81,67 @@ pub struct StepOptions {
     pub clip: bool,
 }
 
-/// A data set resident on the device: u8 pixels packed into u32 words.
-#[derive(Clone, Copy, Debug)]
+/// A data set resident on the device: u8 pixels packed little-endian in u32 words, in as many
+/// shards (buffers) as the device's binding limit requires, each holding whole images.
+#[derive(Clone, Debug)]
 pub struct DeviceData {
-    pub data: View,
+    pub shards: Vec<DataShard>,
     pub dim: usize,
     pub count: usize,
 }
 
+/// Images `first_image ..` `first_image + images` of a data set, in one buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DataShard {
+    pub data: View,
+    pub first_image: usize,
+    pub images: usize,
+}
+
 impl DeviceData {
-    /// Uploads `images` (count × dim bytes) once.
+    /// Uploads `images` (count × dim bytes) once, split into shards no larger than one buffer may
+    /// be here (one shard for MNIST on every device).
     pub fn upload<B: Backend>(
         backend: &mut B,
         images: &[u8],
         dim: usize,
     ) -> Result<Self, BackendError> {
-        let words = crate::data::pack_bytes(images);
-        let data = backend.create_buffer("data set (u8)", words.len())?;
-        backend.write_u32(data, 0, &words);
-        Ok(Self {
-            data: View::whole(data, words.len()),
-            dim,
-            count: images.len() / dim,
-        })
+        let count = images.len() / dim;
+        // The kernel indexes a shard's bytes with u32.
+        let max_bytes = (backend.max_buffer_words() * 4).min(u32::MAX as usize);
+        if dim > max_bytes {
+            return Err(BackendError::BufferTooLarge {
+                label: "one image".to_string(),
+                bytes: dim as u64,
+                limit: max_bytes as u64,
+            });
+        }
+        let per_shard = max_bytes / dim;
+        let shard_count = count.div_ceil(per_shard).max(1);
+        let mut shards = Vec::with_capacity(shard_count);
+        for shard in 0..shard_count {
+            let first_image = shard * per_shard;
+            let end = (first_image + per_shard).min(count);
+            let words = crate::data::pack_bytes(&images[first_image * dim..end * dim]);
+            let label = if shard_count == 1 {
+                format!("data set ({count} images of {dim} bytes)")
+            } else {
+                format!(
+                    "data set ({count} images of {dim} bytes, {} bytes in all), shard {} of \
+                     {shard_count}",
+                    count * dim,
+                    shard + 1
+                )
+            };
+            let data = backend.create_buffer(&label, words.len())?;
+            backend.write_u32(data, 0, &words);
+            shards.push(DataShard {
+                data: View::whole(data, words.len()),
+                first_image,
+                images: end - first_image,
+            });
+        }
+        Ok(Self { shards, dim, count })
     }
 }
 
@@ -453,18 +491,22 @@ impl Vae {
             data.dim, self.config.input_dim,
             "data and model sizes differ"
         );
-        ops.push(
-            Gather {
-                data: data.data,
-                perm,
-                out: rows_of(self.input, rows, self.config.input_dim),
-                rows,
-                dim: data.dim,
-                binarize: binarize.then_some(BINARIZE_STREAM),
-                repeat: 1,
-            }
-            .into(),
-        );
+        for shard in &data.shards {
+            ops.push(
+                Gather {
+                    data: shard.data,
+                    first_image: shard.first_image,
+                    images: shard.images,
+                    perm,
+                    out: rows_of(self.input, rows, self.config.input_dim),
+                    rows,
+                    dim: data.dim,
+                    binarize: binarize.then_some(BINARIZE_STREAM),
+                    repeat: 1,
+                }
+                .into(),
+            );
+        }
     }
 
     /// The forward pass of one side from `input`: each layer's output in `side.out`, the last

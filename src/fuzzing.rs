@@ -38,10 +38,7 @@ pub fn checkpoint_loader(bytes: &[u8]) {
     }
     if let Ok(model) = model_from_parts(path, &tensors, metadata) {
         assert!(model.parameters.iter().all(|v| v.is_finite()));
-        assert_eq!(
-            model.image_height * model.image_width,
-            model.config.input_dim
-        );
+        assert_eq!(model.image.dim(), model.config.input_dim);
     }
 }
 
@@ -56,6 +53,9 @@ pub fn value_parsers(bytes: &[u8]) {
     let _ = values::parse_dims(text);
     if let Ok((rows, columns)) = values::parse_grid(text) {
         assert!(rows > 0 && columns > 0 && rows.checked_mul(columns).is_some());
+    }
+    if let Ok((height, width)) = values::parse_image_size(text) {
+        assert!(height > 0 && width > 0 && height * width <= 1 << 24);
     }
     let _ = Sigma::parse(text);
 }

@@ -1,8 +1,75 @@
-//! Lays gray images out in PNG grids (samples, test images above their reconstructions).
+//! Lays images out in PNG grids (samples, test images above their reconstructions): gray, or RGB
+//! from channel-planar (C×H×W) pixels.
 
 use std::path::{Path, PathBuf};
 
-use image::{GrayImage, ImageFormat, Luma};
+use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Pixel, Rgb, RgbImage};
+
+/// The shape of one image: 1 (gray) or 3 (RGB) channels of `height × width`, stored channel by
+/// channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    pub fn gray(height: usize, width: usize) -> Self {
+        Self {
+            channels: 1,
+            height,
+            width,
+        }
+    }
+
+    /// Values per image.
+    pub fn dim(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// [`grid_image`] for images of any shape: a gray grid, or an RGB one whose planes are the
+/// grids of each channel.
+pub fn picture_grid(
+    pixels: &[f32],
+    count: usize,
+    shape: ImageShape,
+    columns: usize,
+    padding: usize,
+) -> DynamicImage {
+    let (h, w) = (shape.height, shape.width);
+    if shape.channels != 3 {
+        return DynamicImage::ImageLuma8(grid_image(pixels, count, h, w, columns, padding));
+    }
+    let plane = h * w;
+    let channel = |c: usize| -> GrayImage {
+        let values: Vec<f32> = pixels[..count * shape.dim()]
+            .chunks_exact(shape.dim().max(1))
+            .flat_map(|image| image[c * plane..(c + 1) * plane].iter().copied())
+            .collect();
+        grid_image(&values, count, h, w, columns, padding)
+    };
+    let (red, green, blue) = (channel(0), channel(1), channel(2));
+    let rgb = RgbImage::from_fn(red.width(), red.height(), |x, y| {
+        Rgb([
+            red.get_pixel(x, y).0[0],
+            green.get_pixel(x, y).0[0],
+            blue.get_pixel(x, y).0[0],
+        ])
+    });
+    DynamicImage::ImageRgb8(rgb)
+}
+
+/// `top` above `bottom`, as [`stack_rows`]; RGB if either is.
+pub fn stack_pictures(top: &DynamicImage, bottom: &DynamicImage) -> DynamicImage {
+    match (top, bottom) {
+        (DynamicImage::ImageLuma8(t), DynamicImage::ImageLuma8(b)) => {
+            DynamicImage::ImageLuma8(stack_rows(t, b))
+        }
+        _ => DynamicImage::ImageRgb8(stack_rows(&top.to_rgb8(), &bottom.to_rgb8())),
+    }
+}
 
 /// Why a PNG could not be written; names the file.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +126,12 @@ pub fn grid_image(
 }
 
 /// `top` above `bottom`, left-aligned; a narrower one is padded with black on the right.
-pub fn stack_rows(top: &GrayImage, bottom: &GrayImage) -> GrayImage {
+pub fn stack_rows<P: Pixel>(
+    top: &ImageBuffer<P, Vec<P::Subpixel>>,
+    bottom: &ImageBuffer<P, Vec<P::Subpixel>>,
+) -> ImageBuffer<P, Vec<P::Subpixel>> {
     let width = top.width().max(bottom.width());
-    let mut out = GrayImage::new(width, top.height() + bottom.height());
+    let mut out = ImageBuffer::new(width, top.height() + bottom.height());
     for (x, y, pixel) in top.enumerate_pixels() {
         out.put_pixel(x, y, *pixel);
     }
@@ -72,8 +142,11 @@ pub fn stack_rows(top: &GrayImage, bottom: &GrayImage) -> GrayImage {
 }
 
 /// Writes `image` as a PNG at `path`, atomically: readers see the old file or the whole new one.
-pub fn save_png(path: &Path, image: &GrayImage) -> Result<(), ImageError> {
-    write_png(path, image)
+pub fn save_png(path: &Path, image: &DynamicImage) -> Result<(), ImageError> {
+    match image {
+        DynamicImage::ImageLuma8(gray) => write_png(path, gray),
+        other => write_png(path, &other.to_rgb8()),
+    }
 }
 
 /// The same for an RGB picture (the plots).
@@ -152,6 +225,29 @@ mod tests {
         assert_eq!(values, [0, 255, 0, 128, 255, 0]);
     }
 
+    /// Planar RGB pixels land in their channels, at the same places as gray ones.
+    #[test]
+    fn rgb_grids_take_each_channel_from_its_plane() {
+        let shape = ImageShape {
+            channels: 3,
+            height: 2,
+            width: 3,
+        };
+        let mut pixels = vec![0.0; 2 * shape.dim()];
+        // Image 1, pixel (y=1, x=2): red 1, green 0, blue 0.2.
+        let at = shape.dim() + 3 + 2;
+        pixels[at] = 1.0;
+        pixels[at + 2 * 6] = 0.2;
+        let grid = picture_grid(&pixels, 2, shape, 2, 1).to_rgb8();
+        assert_eq!(grid.dimensions(), (2 * 3 + 3, 2 + 2));
+        assert_eq!(grid.get_pixel(1 + 3 + 1 + 2, 1 + 1).0, [255, 0, 51]);
+        assert_eq!(grid.pixels().filter(|p| p.0 != [0, 0, 0]).count(), 1);
+        let gray = picture_grid(&pixels, 2, ImageShape::gray(2, 3), 2, 1);
+        assert!(matches!(gray, DynamicImage::ImageLuma8(_)));
+        let both = stack_pictures(&gray, &DynamicImage::ImageRgb8(grid));
+        assert_eq!((both.width(), both.height()), (9, 8));
+    }
+
     #[test]
     fn stack_rows_puts_top_above_bottom() {
         let top = GrayImage::from_pixel(3, 2, Luma([10]));
@@ -171,14 +267,15 @@ mod tests {
         let path = dir.join("grid.png");
         let pixels: Vec<f32> = (0..6 * 4 * 5).map(|i| (i % 7) as f32 / 6.0).collect();
         let grid = grid_image(&pixels, 6, 4, 5, 4, 1);
-        save_png(&path, &grid).unwrap();
-        save_png(&path, &grid).unwrap();
+        let picture = DynamicImage::ImageLuma8(grid.clone());
+        save_png(&path, &picture).unwrap();
+        save_png(&path, &picture).unwrap();
         let read = image::open(&path).unwrap().to_luma8();
         assert_eq!(read, grid);
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(names.len(), 1, "no temp file is left behind");
 
-        let message = save_png(&dir.join("missing/grid.png"), &grid)
+        let message = save_png(&dir.join("missing/grid.png"), &picture)
             .unwrap_err()
             .to_string();
         assert!(message.contains("missing/grid.png"), "{message}");

@@ -71,3 +71,20 @@ pub fn parse_grid(text: &str) -> Result<(usize, usize), String> {
     }
     Ok((rows, columns))
 }
+
+/// `28x28` → (28, 28): an image's height and width.
+pub fn parse_image_size(text: &str) -> Result<(usize, usize), String> {
+    let usage = || format!("{text:?}: expected HEIGHTxWIDTH in pixels, e.g. 28x28");
+    let (height, width) = text.split_once(['x', 'X']).ok_or_else(usage)?;
+    let height: usize = height.trim().parse().map_err(|_| usage())?;
+    let width: usize = width.trim().parse().map_err(|_| usage())?;
+    if !(1..=MAX_IMAGE_SIDE).contains(&height) || !(1..=MAX_IMAGE_SIDE).contains(&width) {
+        return Err(format!(
+            "{text:?}: each side must be between 1 and {MAX_IMAGE_SIDE} pixels"
+        ));
+    }
+    Ok((height, width))
+}
+
+/// The largest image side `--image-size` accepts.
+pub const MAX_IMAGE_SIDE: usize = 4096;

@@ -254,6 +254,10 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
         stderr.contains("latent size must be at least 1"),
         "{stderr}"
     );
+    let stderr = fail(&["train", "--channels", "3"]);
+    assert!(stderr.contains("apply to folders of PNG/JPEG"), "{stderr}");
+    let stderr = fail(&["train", "--image-size", "0x5"]);
+    assert!(stderr.contains("between 1 and"), "{stderr}");
     let stderr = fail(&["train", "--epochs", "0"]);
     assert!(stderr.contains("epochs must be at least 1"), "{stderr}");
     let stderr = fail(&["train", "--batch-size", "0"]);

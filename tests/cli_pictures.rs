@@ -259,3 +259,75 @@ fn data_without_labels_trains_and_only_the_latent_picture_refuses() {
     assert!(!dir.join("latent.png").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A folder of RGB PNGs in class sub-folders (7x5 pixels, an odd size): `train --channels 3`,
+/// then every picture in colour at that size, and the latent picture coloured by folder.
+#[test]
+fn an_rgb_image_folder_trains_and_draws_in_colour() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("rgb-folder");
+    let data = dir.join("shapes");
+    for (class, colour) in [("cyan", [0u8, 200, 220]), ("orange", [250, 140, 0])] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        for i in 0..30u32 {
+            let image = image::RgbImage::from_fn(5, 7, |x, y| {
+                let on = (x + y + i) % 3 != 0;
+                image::Rgb(if on { colour } else { [0, 0, 0] })
+            });
+            image
+                .save(data.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let run_dir = dir.join("run");
+    let log = succeed(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--channels",
+        "3",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--latent",
+        "2",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--runs",
+        dir.join("runs").to_str().unwrap(),
+    ]);
+    assert!(log.contains("54 train, 6 test, 3x7x5"), "{log}");
+    let samples = image::open(run_dir.join("samples.png")).unwrap();
+    assert!(matches!(samples, image::DynamicImage::ImageRgb8(_)));
+    let out = dir.join("grid.png");
+    succeed(&[
+        "sample",
+        "--checkpoint",
+        run_dir.to_str().unwrap(),
+        "--grid",
+        "2x3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let grid = image::open(&out).unwrap();
+    assert!(matches!(grid, image::DynamicImage::ImageRgb8(_)));
+    assert_eq!(
+        (grid.width(), grid.height()),
+        (3 * 5 + 4 * 2, 2 * 7 + 3 * 2)
+    );
+    for command in ["reconstruct", "latent"] {
+        let out = dir.join(format!("{command}.png"));
+        succeed(&[
+            command,
+            "--checkpoint",
+            run_dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(out.is_file(), "{command}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -46,8 +46,10 @@ impl CheckpointArgs {
 /// The data a command uses with a checkpoint: `--data` when given, else the data of the run that
 /// wrote it (from its state beside it), else the embedded set.
 pub fn data_for(checkpoint: &Path, data: &DataArgs) -> Result<Dataset> {
-    if data.data.is_some() || data.train_limit.is_some() || data.test_limit.is_some() {
-        return Ok(data.source().load()?);
+    if data.given() {
+        let dataset = data.source().load()?;
+        super::terminal::report_skipped(&dataset);
+        return Ok(dataset);
     }
     let state = checkpoint.with_file_name(STATE_FILE);
     let source = if state.is_file() {

@@ -89,13 +89,19 @@ impl TrainObserver for Terminal {
         } else {
             format!("{} train", run.train_images)
         };
+        let channels = if data.channels == 1 {
+            String::new()
+        } else {
+            format!("{}x", data.channels)
+        };
         println!(
-            "data:    {} ({split}, {} test, {}x{})",
+            "data:    {} ({split}, {} test, {channels}{}x{})",
             data.name,
             data.test_count(),
             data.rows,
             data.cols
         );
+        report_skipped(data);
         let decay = if adam.weight_decay > 0.0 {
             format!(", weight decay {}", adam.weight_decay)
         } else {
@@ -173,5 +179,15 @@ pub fn print_summary(summary: &RunSummary, patience: usize) {
     println!("wrote {}{latest}:", summary.run.display());
     for file in &summary.files {
         println!("  {}", file.display());
+    }
+}
+
+/// One warning line for the files `--on-bad-image skip` left out: how many, and the first.
+pub fn report_skipped(data: &vae_gpu::data::Dataset) {
+    if let Some(first) = data.skipped.first() {
+        eprintln!(
+            "warning: left out {} file(s) that do not decode, the first: {first}",
+            data.skipped.len()
+        );
     }
 }

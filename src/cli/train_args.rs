@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
+use vae_gpu::data::folder::{FolderOptions, OnBadImage};
 use vae_gpu::data::{Binarize, DataSource};
 use vae_gpu::kernels::Activation;
 use vae_gpu::model::{Likelihood, LikelihoodKind, Sigma, VaeConfig};
@@ -24,9 +25,9 @@ pub enum ScheduleKind {
 
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
-    /// IDX data: a folder with train-* and t10k-* files (MNIST, Fashion-MNIST), a folder with one
-    /// images file, or an images file; labels files beside them are optional [default: the
-    /// embedded MNIST-10k]
+    /// IDX data (a folder with train-* and t10k-* files as MNIST and Fashion-MNIST ship them, a
+    /// folder with one images file, or an images file; labels files optional), or a folder of
+    /// PNG/JPEG images, at its top or in class sub-folders [default: the embedded MNIST-10k]
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Use only the first N training images
@@ -35,15 +36,50 @@ pub struct DataArgs {
     /// Use only the first N test images
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Image folders: read images as gray (1) or RGB (3) [default: 1]
+    #[arg(long, value_enum)]
+    pub channels: Option<Channels>,
+    /// Image folders: resize every image to HEIGHTxWIDTH [default: all must share the first
+    /// image's size]
+    #[arg(long, value_parser = vae_gpu::values::parse_image_size, value_name = "HxW")]
+    pub image_size: Option<(usize, usize)>,
+    /// Image folders: a file that does not decode stops the command (fail) or is left out and
+    /// reported (skip) [default: fail]
+    #[arg(long, value_enum)]
+    pub on_bad_image: Option<OnBadImage>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Channels {
+    #[value(name = "1")]
+    Gray,
+    #[value(name = "3")]
+    Rgb,
 }
 
 impl DataArgs {
     pub fn source(&self) -> DataSource {
+        let folder =
+            (self.channels.is_some() || self.image_size.is_some() || self.on_bad_image.is_some())
+                .then(|| FolderOptions {
+                    channels: match self.channels {
+                        Some(Channels::Rgb) => 3,
+                        _ => 1,
+                    },
+                    image_size: self.image_size,
+                    on_bad_image: self.on_bad_image.unwrap_or_default(),
+                });
         DataSource {
             path: self.data.clone(),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
+            folder,
         }
+    }
+
+    /// Whether any data flag was given (else a command on a checkpoint uses the run's data).
+    pub fn given(&self) -> bool {
+        self.source() != DataSource::default()
     }
 }
 

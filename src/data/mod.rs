@@ -1,5 +1,6 @@
 //! The image data set the trainer uses: the embedded MNIST subset or IDX files found on disk.
 
+pub mod folder;
 pub mod idx;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,10 @@ pub enum DataError {
     },
     #[error("{path}: only {count} image(s); at least 2 are needed (one to train, one to test)")]
     TooFew { path: String, count: usize },
+    #[error("{file}: {detail}")]
+    BadImage { file: String, detail: String },
+    #[error("{path}: {detail}")]
+    WrongOptions { path: String, detail: String },
 }
 
 /// Packs bytes little-endian into u32 words: how a data set lives on the device (the `gather`
@@ -132,13 +137,35 @@ pub struct DataSource {
     pub path: Option<PathBuf>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
+    /// How a folder of PNG/JPEG images is read; `None` for IDX data (and runs older than it).
+    #[serde(default)]
+    pub folder: Option<folder::FolderOptions>,
 }
 
 impl DataSource {
     pub fn load(&self) -> Result<Dataset, DataError> {
-        let data = match &self.path {
-            Some(path) => Dataset::from_path(path)?,
-            None => Dataset::embedded(),
+        let data = match (&self.path, &self.folder) {
+            (Some(path), _) if path.is_dir() && folder::is_image_folder(path) => {
+                folder::load(path, &self.folder.clone().unwrap_or_default())?
+            }
+            (Some(path), Some(_)) => {
+                return Err(DataError::WrongOptions {
+                    path: shown(path),
+                    detail: "--channels, --image-size and --on-bad-image apply to folders of \
+                             PNG/JPEG images; this is IDX data"
+                        .to_string(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(DataError::WrongOptions {
+                    path: "embedded MNIST-10k".to_string(),
+                    detail: "--channels, --image-size and --on-bad-image apply to folders of \
+                             PNG/JPEG images given with --data"
+                        .to_string(),
+                })
+            }
+            (Some(path), None) => Dataset::from_path(path)?,
+            (None, None) => Dataset::embedded(),
         };
         if self.train_limit.is_none() && self.test_limit.is_none() {
             return Ok(data);
@@ -164,13 +191,18 @@ pub struct Dataset {
     pub rows: usize,
     /// Image width.
     pub cols: usize,
-    /// All images, train first then test, each `rows * cols` bytes.
+    /// 1 (gray) or 3 (RGB, stored channel by channel: all red bytes of an image, then green,
+    /// then blue, as PyTorch's C×H×W).
+    pub channels: usize,
+    /// All images, train first then test, each `channels * rows * cols` bytes.
     pub images: Vec<u8>,
     /// One label per image, or empty when the data set came without labels (training needs
     /// none; only the latent picture colours by label).
     pub labels: Vec<u8>,
     /// `images[..train_count]` are the training set, the rest the test set.
     pub train_count: usize,
+    /// Files left out, each with why (`--on-bad-image skip`).
+    pub skipped: Vec<String>,
 }
 
 /// File names of the MNIST / Fashion-MNIST distribution, each raw or with `.gz`.
@@ -199,7 +231,9 @@ impl Dataset {
             name: "embedded MNIST-10k".to_string(),
             rows: images.rows,
             cols: images.cols,
+            channels: 1,
             train_count: images.count - 1000,
+            skipped: Vec::new(),
             images: images.pixels,
             labels,
         }
@@ -233,7 +267,11 @@ impl Dataset {
     pub fn fingerprint(&self) -> String {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         let sizes = [self.rows, self.cols, self.train_count].map(|v| v as u64);
-        let sizes = sizes.iter().flat_map(|v| v.to_le_bytes());
+        // Gray data sets hash as they did before colour existed, so older run states resume.
+        let sizes = sizes
+            .into_iter()
+            .chain((self.channels != 1).then_some(self.channels as u64));
+        let sizes = sizes.flat_map(|v| v.to_le_bytes());
         for byte in sizes
             .chain(self.images.iter().copied())
             .chain(self.labels.iter().copied())
@@ -243,9 +281,9 @@ impl Dataset {
         format!("{hash:016x}")
     }
 
-    /// Pixels per image.
+    /// Bytes per image: channels × height × width.
     pub fn dim(&self) -> usize {
-        self.rows * self.cols
+        self.channels * self.rows * self.cols
     }
 
     /// Images in all, train and test.
@@ -281,9 +319,11 @@ impl Dataset {
             name: format!("{} (first {train} train, {test} test)", self.name),
             rows: self.rows,
             cols: self.cols,
+            channels: self.channels,
             images,
             labels,
             train_count: train,
+            skipped: Vec::new(),
         }
     }
 }
@@ -371,9 +411,10 @@ fn from_dir(dir: &Path) -> Result<Dataset, DataError> {
         ([], _) => Err(DataError::NotFound {
             path: shown(dir),
             detail: format!(
-                "no IDX data set here; looked for {TRAIN_IMAGES}[.gz] and {TEST_IMAGES}[.gz] \
+                "no data set here; looked for {TRAIN_IMAGES}[.gz] and {TEST_IMAGES}[.gz] \
                  (with {TRAIN_LABELS}[.gz] and {TEST_LABELS}[.gz], optional), or one \
-                 *{IMAGES_SUFFIX}[.gz] (with one *{LABELS_SUFFIX}[.gz], optional)"
+                 *{IMAGES_SUFFIX}[.gz] (with one *{LABELS_SUFFIX}[.gz], optional), or PNG/JPEG \
+                 images (at the top or in class sub-folders)"
             ),
         }),
         (images, labels) => {
@@ -470,7 +511,9 @@ fn single_split(name: &Path, images: &Path, labels: Option<&Path>) -> Result<Dat
         name: shown(name),
         rows: read.rows,
         cols: read.cols,
+        channels: 1,
         train_count: read.count - test,
+        skipped: Vec::new(),
         images: read.pixels,
         labels,
     })
@@ -503,9 +546,11 @@ fn train_test_split(
         name: shown(dir),
         rows: train.rows,
         cols: train.cols,
+        channels: 1,
         images,
         labels: labels_read,
         train_count: train.count,
+        skipped: Vec::new(),
     })
 }
 
@@ -655,7 +700,7 @@ mod tests {
         write_set(&dir, "x-", 3, 2, 2, 0, true);
         std::fs::remove_file(dir.join("x-images-idx3-ubyte.gz")).unwrap();
         let message = Dataset::from_path(&dir).unwrap_err().to_string();
-        assert!(message.contains("no IDX data set here"), "{message}");
+        assert!(message.contains("no data set here"), "{message}");
         assert!(message.contains("train-images-idx3-ubyte"), "{message}");
         std::fs::remove_dir_all(dir).unwrap();
     }

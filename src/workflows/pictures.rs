@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use image::GrayImage;
+use image::DynamicImage;
 
 use crate::backend::{Backend, BackendError};
 use crate::data::{binarized, Dataset};
-use crate::image_grid::{grid_image, stack_rows};
+use crate::image_grid::{picture_grid, stack_pictures, ImageShape};
 use crate::model::{DeviceData, Vae};
 use crate::ops::{Frame, View};
 use crate::plots::{scatter_plot, PlotError};
@@ -76,8 +76,8 @@ impl<'a, B: Backend> OnDevice<'a, B> {
         })
     }
 
-    fn shape(&self) -> (usize, usize) {
-        (self.model.image_height, self.model.image_width)
+    fn shape(&self) -> ImageShape {
+        self.model.image
     }
 
     /// The test images' indices, the first `n` of them.
@@ -123,14 +123,18 @@ impl<'a, B: Backend> OnDevice<'a, B> {
 
     /// The first `n` test images (top rows) above their reconstructions (bottom rows), `columns`
     /// to a row.
-    pub fn reconstructions(&mut self, n: usize, columns: usize) -> Result<GrayImage, PictureError> {
+    pub fn reconstructions(
+        &mut self,
+        n: usize,
+        columns: usize,
+    ) -> Result<DynamicImage, PictureError> {
         let indices = self.test_images(n);
         let shown = indices.len();
         let (inputs, outputs, _) = self.encode(&indices)?;
-        let (h, w) = self.shape();
-        let top = grid_image(&inputs, shown, h, w, columns, GRID_PADDING);
-        let bottom = grid_image(&outputs, shown, h, w, columns, GRID_PADDING);
-        Ok(stack_rows(&top, &bottom))
+        let shape = self.shape();
+        let top = picture_grid(&inputs, shown, shape, columns, GRID_PADDING);
+        let bottom = picture_grid(&outputs, shown, shape, columns, GRID_PADDING);
+        Ok(stack_pictures(&top, &bottom))
     }
 
     /// `pairs` rows, each walking in `steps` steps from the posterior mean of one test image to
@@ -140,7 +144,7 @@ impl<'a, B: Backend> OnDevice<'a, B> {
         pairs: usize,
         steps: usize,
         slerp: bool,
-    ) -> Result<GrayImage, PictureError> {
+    ) -> Result<DynamicImage, PictureError> {
         let latent = self.model.config.latent;
         let indices = self.test_images(2 * pairs);
         if indices.len() < 2 * pairs {
@@ -164,12 +168,10 @@ impl<'a, B: Backend> OnDevice<'a, B> {
             }
         }
         let pixels = self.decode(&codes)?;
-        let (h, w) = self.shape();
-        Ok(grid_image(
+        Ok(picture_grid(
             &pixels,
             pairs * steps,
-            h,
-            w,
+            self.shape(),
             steps,
             GRID_PADDING,
         ))
@@ -184,7 +186,7 @@ impl<'a, B: Backend> OnDevice<'a, B> {
         n: usize,
         dims: (usize, usize),
         around: Option<usize>,
-    ) -> Result<GrayImage, PictureError> {
+    ) -> Result<DynamicImage, PictureError> {
         let latent = self.model.config.latent;
         let (i, j) = dims;
         if i >= latent || j >= latent || i == j {
@@ -217,8 +219,7 @@ impl<'a, B: Backend> OnDevice<'a, B> {
             }
         }
         let pixels = self.decode(&codes)?;
-        let (h, w) = self.shape();
-        Ok(grid_image(&pixels, n * n, h, w, n, GRID_PADDING))
+        Ok(picture_grid(&pixels, n * n, self.shape(), n, GRID_PADDING))
     }
 
     /// The posterior means of the first `n` test images, coloured by label: the first two

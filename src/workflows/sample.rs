@@ -5,17 +5,18 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use image::GrayImage;
+use image::DynamicImage;
 
 use crate::backend::{Backend, BackendError};
 use crate::checkpoint::{self, CheckpointError};
-use crate::image_grid::{grid_image, stack_rows};
+use crate::image_grid::{picture_grid, stack_pictures, ImageShape};
 use crate::model::{from_named_tensors, ConfigError, Vae, VaeConfig, WeightsError};
 use crate::ops::Frame;
 
 /// Metadata keys for the image size, so that grids can be drawn from the checkpoint alone.
 pub const IMAGE_HEIGHT_KEY: &str = "image_height";
 pub const IMAGE_WIDTH_KEY: &str = "image_width";
+pub const IMAGE_CHANNELS_KEY: &str = "image_channels";
 /// Gray pixels between the images of a grid.
 pub const GRID_PADDING: usize = 2;
 
@@ -33,8 +34,8 @@ pub struct TrainedModel {
     pub config: VaeConfig,
     pub parameters: Vec<f32>,
     pub metadata: BTreeMap<String, String>,
-    pub image_height: usize,
-    pub image_width: usize,
+    /// The images' channels, height and width (from the metadata, else guessed from the size).
+    pub image: ImageShape,
 }
 
 /// The config from the checkpoint's metadata and the parameters from its tensors.
@@ -61,33 +62,44 @@ pub fn model_from_parts(
             path: shown.clone(),
             error,
         })?;
-    let (image_height, image_width) = image_shape(&metadata, config.input_dim);
+    let image = image_shape(&metadata, config.input_dim);
     Ok(TrainedModel {
         config,
         parameters,
         metadata,
-        image_height,
-        image_width,
+        image,
     })
 }
 
-/// Image height and width from the metadata, else a square if the input size is one, else a row.
-fn image_shape(metadata: &BTreeMap<String, String>, dim: usize) -> (usize, usize) {
+/// Channels, height and width from the metadata, else a gray square if the input size is one,
+/// else a gray row.
+fn image_shape(metadata: &BTreeMap<String, String>, dim: usize) -> ImageShape {
     let get = |key| {
         metadata
             .get(key)
             .and_then(|v: &String| v.parse::<usize>().ok())
     };
-    if let (Some(h), Some(w)) = (get(IMAGE_HEIGHT_KEY), get(IMAGE_WIDTH_KEY)) {
-        if h * w == dim {
-            return (h, w);
+    let channels = get(IMAGE_CHANNELS_KEY).unwrap_or(1);
+    if let (Some(height), Some(width)) = (get(IMAGE_HEIGHT_KEY), get(IMAGE_WIDTH_KEY)) {
+        let shape = ImageShape {
+            channels,
+            height,
+            width,
+        };
+        if matches!(channels, 1 | 3)
+            && height
+                .checked_mul(width)
+                .and_then(|a| a.checked_mul(channels))
+                == Some(dim)
+        {
+            return shape;
         }
     }
     let side = (dim as f64).sqrt().round() as usize;
     if side * side == dim {
-        (side, side)
+        ImageShape::gray(side, side)
     } else {
-        (1, dim)
+        ImageShape::gray(1, dim)
     }
 }
 
@@ -108,7 +120,7 @@ pub fn sample_grid<B: Backend>(
     seed: u64,
     temperature: f32,
     columns: usize,
-) -> Result<GrayImage, BackendError> {
+) -> Result<DynamicImage, BackendError> {
     let chunk = n.clamp(1, SAMPLE_CHUNK);
     let vae = Vae::new(backend, model.config.clone(), chunk)?;
     vae.write_parameters(backend, &model.parameters);
@@ -127,14 +139,7 @@ pub fn sample_grid<B: Backend>(
         let output = vae.output(rows);
         pixels.extend(backend.read_f32(output.buffer, 0, output.len)?);
     }
-    Ok(grid_image(
-        &pixels,
-        n,
-        model.image_height,
-        model.image_width,
-        columns,
-        GRID_PADDING,
-    ))
+    Ok(picture_grid(&pixels, n, model.image, columns, GRID_PADDING))
 }
 
 /// Test images (top rows) above their reconstructions (bottom rows), `columns` to a row.
@@ -142,11 +147,10 @@ pub fn reconstruction_grid(
     inputs: &[f32],
     outputs: &[f32],
     n: usize,
-    height: usize,
-    width: usize,
+    shape: ImageShape,
     columns: usize,
-) -> GrayImage {
-    let top = grid_image(inputs, n, height, width, columns, GRID_PADDING);
-    let bottom = grid_image(outputs, n, height, width, columns, GRID_PADDING);
-    stack_rows(&top, &bottom)
+) -> DynamicImage {
+    let top = picture_grid(inputs, n, shape, columns, GRID_PADDING);
+    let bottom = picture_grid(outputs, n, shape, columns, GRID_PADDING);
+    stack_pictures(&top, &bottom)
 }

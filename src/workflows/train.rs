@@ -13,12 +13,12 @@ use serde::Serialize;
 use crate::backend::{Backend, BackendError};
 use crate::checkpoint::{self, CheckpointError};
 use crate::data::{DataSource, Dataset};
-use crate::image_grid::{grid_image, save_png, ImageError};
+use crate::image_grid::{picture_grid, save_png, ImageError, ImageShape};
 use crate::model::{to_named_tensors, VaeConfig};
 use crate::plots::{line_plot, Curve, PlotError};
 
 use super::run_dir::{self, RunDir, RunDirError};
-use super::sample::{self, grid_columns, IMAGE_HEIGHT_KEY, IMAGE_WIDTH_KEY};
+use super::sample::{self, grid_columns, IMAGE_CHANNELS_KEY, IMAGE_HEIGHT_KEY, IMAGE_WIDTH_KEY};
 use super::state::{SavedState, StateError, STATE_FILE};
 use super::trainer::{EpochMetrics, Progress, TrainError, TrainOptions, Trainer};
 
@@ -140,6 +140,7 @@ pub fn checkpoint_metadata(
     let mut put = |key: &str, value: String| metadata.insert(key.to_string(), value);
     put(IMAGE_HEIGHT_KEY, dataset.rows.to_string());
     put(IMAGE_WIDTH_KEY, dataset.cols.to_string());
+    put(IMAGE_CHANNELS_KEY, dataset.channels.to_string());
     put("epochs", metrics.epoch.to_string());
     put("seed", options.seed.to_string());
     put("test_loss", format!("{:.4}", metrics.test_loss));
@@ -441,15 +442,19 @@ fn write_grids<B: Backend>(
             .vae
             .write_parameters(&mut trainer.backend, &parameters);
     }
-    let (height, width) = (dataset.rows, dataset.cols);
+    let shape = ImageShape {
+        channels: dataset.channels,
+        height: dataset.rows,
+        width: dataset.cols,
+    };
     let n = SAMPLE_GRID.min(trainer.vae.capacity);
     let pixels = trainer.samples(n, trainer.options.seed)?;
     let columns = grid_columns(n);
-    let samples = grid_image(&pixels, n, height, width, columns, sample::GRID_PADDING);
+    let samples = picture_grid(&pixels, n, shape, columns, sample::GRID_PADDING);
     save_png(&run.file(run_dir::SAMPLES_PNG), &samples)?;
     let (inputs, outputs) = trainer.reconstructions(RECONSTRUCTIONS)?;
     let shown = inputs.len() / dataset.dim();
-    let grid = sample::reconstruction_grid(&inputs, &outputs, shown, height, width, 8);
+    let grid = sample::reconstruction_grid(&inputs, &outputs, shown, shape, 8);
     save_png(&run.file(run_dir::RECONSTRUCTIONS_PNG), &grid)?;
     Ok(())
 }

@@ -423,6 +423,12 @@ fn sample_command(gpu: &GpuArgs, args: &SampleArgs) -> Result<()> {
     if n == 0 {
         bail!("--n must be at least 1");
     }
+    if n > sample::MAX_SAMPLES {
+        bail!(
+            "{n} samples: one picture holds at most {} (sample in several runs with --seed)",
+            sample::MAX_SAMPLES
+        );
+    }
     if !(args.temperature.is_finite() && args.temperature > 0.0) {
         bail!(
             "--temperature {}: must be a positive number",

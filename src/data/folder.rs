@@ -232,6 +232,16 @@ pub fn load(dir: &Path, options: &FolderOptions) -> Result<Dataset, DataError> {
     }
     let count = images.len();
     if count < 2 {
+        if let Some(first) = skipped.first() {
+            return Err(DataError::NotFound {
+                path: shown(dir),
+                detail: format!(
+                    "only {count} image(s) decode, {} left out (the first: {first}); at least 2 \
+                     are needed",
+                    skipped.len()
+                ),
+            });
+        }
         return Err(DataError::TooFew {
             path: shown(dir),
             count,

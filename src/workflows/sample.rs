@@ -112,6 +112,9 @@ pub fn grid_columns(n: usize) -> usize {
 /// (chunk c draws at RNG step c, so a seed gives the same images on every device).
 pub const SAMPLE_CHUNK: usize = 1024;
 
+/// The most samples one grid holds (a million 28×28 digits make a 30,000-pixel square PNG).
+pub const MAX_SAMPLES: usize = 1_000_000;
+
 /// Decodes `n` draws z ~ N(0, temperature² I) (Philox, `seed`) into a grid `columns` wide.
 pub fn sample_grid<B: Backend>(
     backend: &mut B,

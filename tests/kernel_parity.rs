@@ -950,9 +950,17 @@ fn gpu_adam_records_the_first_non_finite_parameter_like_cpu() {
     pair.run(&[op.into()], &frame);
     assert_eq!(read_words(&mut pair, health), [[5, 1337]; 2]);
     pair.check_untouched_outside("adam health", health);
-    // The next step makes every parameter non-finite (the moments are): the record stays.
+    // A later step that makes an earlier index non-finite leaves the record as it was.
+    let mut later = random(n, 1.0, 94);
+    later[3] = f32::NAN;
+    let later = Adam {
+        grads: view(pair.input(&later), 0, n),
+        ..op
+    };
     frame.step = 6;
-    pair.run(&[op.into()], &frame);
+    pair.run(&[later.into()], &frame);
+    let (gpu, cpu) = pair.read(params);
+    assert!(gpu[3].is_nan() && cpu[3].is_nan());
     assert_eq!(read_words(&mut pair, health), [[5, 1337]; 2]);
 }
 

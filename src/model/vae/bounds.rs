@@ -4,7 +4,7 @@
 use super::{rows_of, DeviceData, Vae};
 use crate::backend::{Backend, BackendError};
 use crate::kernels::{
-    Activation, Gather, GroupSums, KlRows, LogWeights, LogsumexpGroups, Op, Reparameterize,
+    Activation, GroupSums, KlRows, LogWeights, LogsumexpGroups, Op, Reparameterize,
 };
 use crate::ops::View;
 
@@ -46,22 +46,7 @@ impl Vae {
             .into(),
         );
         let targets = rows_of(self.targets, rows, dim);
-        for shard in &data.shards {
-            ops.push(
-                Gather {
-                    data: shard.data,
-                    first_image: shard.first_image,
-                    images: shard.images,
-                    perm,
-                    out: targets,
-                    rows,
-                    dim,
-                    binarize: None,
-                    repeat: samples,
-                }
-                .into(),
-            );
-        }
+        ops.extend(data.gather(perm, targets, rows, None, samples));
         let z = rows_of(self.z, rows, latent);
         let eps = rows_of(self.eps, rows, latent);
         ops.push(

@@ -143,6 +143,33 @@ impl DeviceData {
         }
         Ok(Self { shards, dim, count })
     }
+
+    /// The images `perm[frame.batch_start ..]` into `rows` rows of `out` (`repeat` rows per
+    /// image), binarized with Philox `stream` if given: one gather per shard, each writing the
+    /// rows of its own images.
+    pub fn gather(
+        &self,
+        perm: View,
+        out: View,
+        rows: usize,
+        binarize: Option<u32>,
+        repeat: usize,
+    ) -> impl Iterator<Item = Op> + '_ {
+        self.shards.iter().map(move |shard| {
+            Gather {
+                data: shard.data,
+                first_image: shard.first_image,
+                images: shard.images,
+                perm,
+                out,
+                rows,
+                dim: self.dim,
+                binarize,
+                repeat,
+            }
+            .into()
+        })
+    }
 }
 
 /// One side of the model (encoder or decoder): per layer, its output and that output's gradient,
@@ -491,22 +518,9 @@ impl Vae {
             data.dim, self.config.input_dim,
             "data and model sizes differ"
         );
-        for shard in &data.shards {
-            ops.push(
-                Gather {
-                    data: shard.data,
-                    first_image: shard.first_image,
-                    images: shard.images,
-                    perm,
-                    out: rows_of(self.input, rows, self.config.input_dim),
-                    rows,
-                    dim: data.dim,
-                    binarize: binarize.then_some(BINARIZE_STREAM),
-                    repeat: 1,
-                }
-                .into(),
-            );
-        }
+        let out = rows_of(self.input, rows, self.config.input_dim);
+        let stream = binarize.then_some(BINARIZE_STREAM);
+        ops.extend(data.gather(perm, out, rows, stream, 1));
     }
 
     /// The forward pass of one side from `input`: each layer's output in `side.out`, the last

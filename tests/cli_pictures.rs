@@ -331,3 +331,46 @@ fn an_rgb_image_folder_trains_and_draws_in_colour() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// More samples than one replay decodes (1,024): the first chunk's images are those of a smaller
+/// request, pixel for pixel, and the rest follow in the grid.
+#[test]
+fn sampling_past_one_chunk_continues_the_same_draws() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = scratch("chunks");
+    let model = train(&dir, "bernoulli");
+    let grid = |columns: usize| {
+        let out = dir.join(format!("row-{columns}.png"));
+        succeed(&[
+            "sample",
+            "--checkpoint",
+            model.to_str().unwrap(),
+            "--grid",
+            &format!("1x{columns}"),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        image::open(&out).unwrap().to_luma8()
+    };
+    let (short, long) = (grid(1024), grid(1100));
+    assert_eq!(long.dimensions(), (1100 * 28 + 1101 * 2, 28 + 2 * 2));
+    let width = short.width();
+    for y in 0..short.height() {
+        for x in 0..width {
+            assert_eq!(short.get_pixel(x, y), long.get_pixel(x, y), "({x}, {y})");
+        }
+    }
+    // The images past the first chunk are drawn anew, not left black nor the first chunk's
+    // draws again (image 1099 is the second chunk's 76th, as image 75 is the first's).
+    let image = |i: u32| -> Vec<u8> {
+        let left = 2 + i * 30;
+        (0..28 * 28)
+            .map(|p| long.get_pixel(left + p % 28, 2 + p / 28).0[0])
+            .collect()
+    };
+    assert!(image(1099).iter().any(|&v| v > 0));
+    assert_ne!(image(1099), image(75));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

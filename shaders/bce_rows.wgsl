@@ -1,4 +1,6 @@
-//! Bernoulli NLL from logits summed per row, max(l,0) - x*l + log1p(exp(-|l|)), and its gradient.
+//! Bernoulli NLL from logits summed per row, max(l,0) - x*l + log1p(exp(-|l|)), and its gradient
+//! sigmoid(l) - x; specialized with NORMALIZED, the continuous Bernoulli's: minus its log
+//! normalizer log C(l), and minus d log C / dl in the gradient.
 
 struct BceParams {
     rows: u32,
@@ -10,6 +12,9 @@ struct BceParams {
     out_offset: u32,
     _pad0: u32,
 }
+
+// 1: the continuous Bernoulli (specialized at pipeline creation: plain BCE pays nothing for it).
+override NORMALIZED: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> params: BceParams;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
@@ -26,9 +31,15 @@ fn bce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         let i = r * params.cols + j;
         let l = logits[params.logits_offset + i];
         let x = targets[params.targets_offset + i];
-        sum += bce_term(l, x);
+        var nll = bce_term(l, x);
+        var slope = sigmoid_of(l) - x;
+        if (NORMALIZED != 0u) {
+            nll -= cb_log_normalizer(l);
+            slope -= cb_log_normalizer_slope(l);
+        }
+        sum += nll;
         if (params.write_grad != 0u) {
-            grad[params.grad_offset + i] = frame.grad_scale * (sigmoid_of(l) - x);
+            grad[params.grad_offset + i] = frame.grad_scale * slope;
         }
     }
     let total = workgroup_sum(lid, sum);

@@ -10,10 +10,10 @@ use vae_gpu::kernels::activation::{activate, Activation};
 use vae_gpu::kernels::adam::HEALTHY;
 use vae_gpu::kernels::gaussian_rows::Variance;
 use vae_gpu::kernels::{
-    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, ContinuousBernoulliRows,
-    Dropout, Gather, GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights,
-    LogsumexpGroups, MatMul, MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward,
-    SquareSums, SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
+    GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul,
+    MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SquareSums, SumInto,
+    SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
@@ -443,6 +443,7 @@ fn gpu_bce_rows_and_gradient_match_cpu() {
                 out,
                 rows,
                 cols,
+                normalized: false,
             };
             let mut frame = Frame::with_seed(0);
             frame.grad_scale = 0.25;
@@ -1194,13 +1195,14 @@ fn gpu_continuous_bernoulli_rows_match_the_f64_reference_across_logits() {
     let targets = view(pair.input(&targets), 0, rows * cols);
     let grad = output(&mut pair, rows * cols);
     let out = output(&mut pair, rows);
-    let op = ContinuousBernoulliRows {
+    let op = BceRows {
         logits,
         targets,
         grad: Some(grad),
         out,
         rows,
         cols,
+        normalized: true,
     };
     pair.run(&[op.into()], &Frame::with_seed(0));
     pair.check("continuous_bernoulli_rows", out, KERNEL_REDUCTION);
@@ -1228,13 +1230,14 @@ fn gpu_continuous_bernoulli_rows_match_the_f64_reference_across_logits() {
             129 * 785,
         );
         let out = output(&mut pair, 129);
-        let op = ContinuousBernoulliRows {
+        let op = BceRows {
             logits,
             targets,
             grad: None,
             out,
             rows: 129,
             cols: 785,
+            normalized: true,
         };
         pair.run(&[op.into()], &Frame::with_seed(0));
         pair.check(

@@ -1,12 +1,19 @@
 //! `bce_rows`: the Bernoulli negative log-likelihood from logits, summed per row,
 //! `out[r] = Σ_j max(l,0) − x·l + log1p(exp(−|l|))`; and, when `grad` is given,
 //! `grad = frame.grad_scale · (sigmoid(l) − x)`.
+//! With `normalized`, the continuous Bernoulli's: `Σ_j bce(l, x) − log C(l)` and
+//! `grad_scale·(sigmoid(l) − x − d log C/dl)`. The normalizer is what makes the density integrate
+//! to 1 on [0, 1] (BCE on gray levels does not).
 
 use super::activation::sigmoid;
-use super::wgsl::{shader_module, ShaderModule, BERNOULLI, FRAME, ROW_SUM};
+use super::continuous_bernoulli::{log_normalizer, log_normalizer_slope};
+use super::wgsl::{shader_module, ShaderModule, BERNOULLI, CONTINUOUS_BERNOULLI, FRAME, ROW_SUM};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("bce_rows.wgsl", [FRAME, ROW_SUM, BERNOULLI]);
+static MODULE: ShaderModule = shader_module!(
+    "bce_rows.wgsl",
+    [FRAME, ROW_SUM, BERNOULLI, CONTINUOUS_BERNOULLI]
+);
 /// One workgroup per row: a strided pass over the columns, then a tree over the workgroup.
 static BCE_ROWS: EntryPoint = EntryPoint {
     module: &MODULE,
@@ -29,7 +36,7 @@ static BCE_ROWS: EntryPoint = EntryPoint {
     ],
     constants: &[("ROW_WORKGROUP", 64)],
     needs_subgroups: false,
-    specializations: &[],
+    specializations: &["NORMALIZED"],
 };
 pub static SPEC: KernelSpec = KernelSpec {
     name: "bce_rows",
@@ -44,11 +51,18 @@ pub struct BceRows {
     pub out: View,
     pub rows: usize,
     pub cols: usize,
+    /// The continuous Bernoulli: subtract its log normalizer (and its slope from the gradient).
+    pub normalized: bool,
 }
 
 impl Kernel for BceRows {
     fn describe(&self) -> String {
-        format!("bce_rows {}x{}", self.rows, self.cols)
+        let name = if self.normalized {
+            "bce_rows (continuous Bernoulli)"
+        } else {
+            "bce_rows"
+        };
+        format!("{name} {}x{}", self.rows, self.cols)
     }
 
     fn operands(&self) -> Vec<Operand> {
@@ -75,7 +89,7 @@ impl Kernel for BceRows {
                 ("out_offset", offset(&self.out)),
             ]),
             workgroups: [self.rows as u32, 1, 1],
-            overrides: Vec::new(),
+            overrides: vec![("NORMALIZED", self.normalized as u32)],
         }
     }
 
@@ -90,8 +104,13 @@ impl Kernel for BceRows {
             let mut sum = 0.0f64;
             for (&l, &x) in row_logits.iter().zip(row_targets) {
                 let (l, x) = (f64::from(l), f64::from(x));
-                sum += l.max(0.0) - x * l + (-l.abs()).exp().ln_1p();
-                grad.push((scale * (sigmoid(l) - x)) as f32);
+                let (mut nll, mut slope) = (l.max(0.0) - x * l + (-l.abs()).exp().ln_1p(), sigmoid(l) - x);
+                if self.normalized {
+                    nll -= log_normalizer(l);
+                    slope -= log_normalizer_slope(l);
+                }
+                sum += nll;
+                grad.push((scale * slope) as f32);
             }
             out.push(sum as f32);
         }

@@ -372,7 +372,6 @@ kernels! {
     kl_backward::KlBackward,
     bce_rows::BceRows,
     gaussian_rows::GaussianRows,
-    continuous_bernoulli_rows::ContinuousBernoulliRows,
     sum_into::SumInto,
     square_sums::SquareSums,
     column_moments::ColumnMoments,

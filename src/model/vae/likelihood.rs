@@ -3,7 +3,7 @@
 
 use super::{rows_of, Vae};
 use crate::kernels::gaussian_rows::Variance;
-use crate::kernels::{BceRows, ColumnSum, ContinuousBernoulliRows, GaussianRows, Op};
+use crate::kernels::{BceRows, ColumnSum, GaussianRows, Op};
 use crate::model::{Likelihood, Sigma};
 use crate::ops::View;
 
@@ -23,7 +23,7 @@ impl Vae {
         let logits = self.output(rows);
         let grad = with_grad.then(|| rows_of(*self.decoder.grad.last().unwrap(), rows, cols));
         match self.config.likelihood {
-            Likelihood::Bernoulli => ops.push(
+            Likelihood::Bernoulli | Likelihood::ContinuousBernoulli => ops.push(
                 BceRows {
                     logits,
                     targets,
@@ -31,17 +31,7 @@ impl Vae {
                     out,
                     rows,
                     cols,
-                }
-                .into(),
-            ),
-            Likelihood::ContinuousBernoulli => ops.push(
-                ContinuousBernoulliRows {
-                    logits,
-                    targets,
-                    grad,
-                    out,
-                    rows,
-                    cols,
+                    normalized: self.config.likelihood == Likelihood::ContinuousBernoulli,
                 }
                 .into(),
             ),

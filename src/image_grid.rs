@@ -174,7 +174,7 @@ where
 }
 
 /// [0,1] -> 0..=255, rounded; out-of-range values clamp and NaN is black.
-fn to_byte(value: f32) -> u8 {
+pub fn to_byte(value: f32) -> u8 {
     if value.is_nan() {
         return 0;
     }

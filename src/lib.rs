@@ -15,6 +15,7 @@ pub mod optim;
 pub mod plots;
 pub mod rng;
 pub mod schedule;
+pub mod scores;
 pub mod tolerance;
 pub mod values;
 pub mod workflows;

@@ -14,6 +14,7 @@ use cli::checkpoint_args::{data_for, CheckpointArgs};
 use cli::picture_commands::{
     self as pictures, InterpolateArgs, LatentArgs, ManifoldArgs, ReconstructArgs,
 };
+use cli::score_command::ScoreArgs;
 use cli::signals::Interruption;
 use cli::terminal::{print_summary, Terminal};
 use cli::train_args::{
@@ -124,6 +125,10 @@ enum Command {
     /// -log p(x), active latent units
     #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
+    /// Judge generated images with a classifier trained on the data: Fréchet distance of its
+    /// features to the test images', its confidence, and the share of each class
+    #[command(allow_negative_numbers = true)]
+    Score(ScoreArgs),
     /// Draw test images above their reconstructions into a PNG
     #[command(allow_negative_numbers = true)]
     Reconstruct(ReconstructArgs),
@@ -246,6 +251,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep_command(&cli.gpu, args),
         Command::Sample(args) => sample_command(&cli.gpu, args),
         Command::Eval(args) => eval_command(&cli.gpu, args),
+        Command::Score(args) => cli::score_command::run(|| cli.gpu.open(), args),
         Command::Reconstruct(args) => pictures::reconstruct(|| cli.gpu.open(), args),
         Command::Interpolate(args) => pictures::interpolate(|| cli.gpu.open(), args),
         Command::Manifold(args) => pictures::manifold(|| cli.gpu.open(), args),

@@ -9,10 +9,12 @@ use vae_gpu::backend::Backend;
 use vae_gpu::kernels::activation::{activate, Activation};
 use vae_gpu::kernels::adam::HEALTHY;
 use vae_gpu::kernels::gaussian_rows::Variance;
+use vae_gpu::kernels::softmax_xent::CrossEntropy;
 use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
     GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul,
-    MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SquareSums, SumInto,
+    MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SoftmaxXent, SquareSums,
+    SumInto,
     SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
@@ -458,6 +460,75 @@ fn gpu_bce_rows_and_gradient_match_cpu() {
                     gpu.iter().chain(&cpu).all(|v| v.is_nan()),
                     "{what}: grad written without a grad view"
                 );
+            }
+        }
+    }
+}
+
+/// Softmax, cross-entropy and its gradient, with labels read from `frame.batch_start` on: rows
+/// whose logits span ±30 (a naive exp overflows in f32 past ~88 after the max is not subtracted),
+/// one label out of range (NaN loss on both sides), and the probabilities-only form.
+#[test]
+fn gpu_softmax_xent_matches_cpu_with_and_without_labels() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (rows, classes) in [(1, 1), (7, 10), (130, 3), (257, 17)] {
+        for form in ["probs", "loss", "grad"] {
+            let logits = input(&mut pair, rows * classes, 30.0, 41);
+            let start = 5;
+            let mut labels: Vec<u32> = (0..start + rows + 2)
+                .map(|i| (i * 7 % classes) as u32)
+                .collect();
+            if rows > 1 {
+                labels[start + rows / 2] = classes as u32;
+            }
+            let labels = view(pair.input_u32(&labels), 1, start + rows + 1);
+            let probs = output(&mut pair, rows * classes);
+            let loss = output(&mut pair, rows);
+            let grad = output(&mut pair, rows * classes);
+            let cross_entropy = (form != "probs").then_some(CrossEntropy {
+                labels,
+                loss,
+                grad: (form == "grad").then_some(grad),
+            });
+            let op = SoftmaxXent {
+                logits,
+                probs,
+                cross_entropy,
+                rows,
+                classes,
+            };
+            let mut frame = Frame::with_seed(0);
+            frame.batch_start = (start - 1) as u32;
+            frame.grad_scale = 0.3;
+            pair.run(&[op.into()], &frame);
+            let what = format!("softmax_xent {rows}x{classes} {form}");
+            pair.check(&format!("{what} probs"), probs, KERNEL_ELEMENTWISE);
+            let (gpu_probs, _) = pair.read(probs);
+            for row in gpu_probs.chunks(classes) {
+                let total: f32 = row.iter().sum();
+                assert!((total - 1.0).abs() < 1e-5, "{what}: a row sums to {total}");
+            }
+            let (gpu_loss, cpu_loss) = pair.read(loss);
+            if form == "probs" {
+                assert!(gpu_loss.iter().chain(&cpu_loss).all(|v| v.is_nan()), "{what}: loss written");
+                continue;
+            }
+            // The out-of-range label's row is NaN on both sides; the rest match.
+            let bad = rows / 2;
+            if rows > 1 {
+                assert!(gpu_loss[bad].is_nan() && cpu_loss[bad].is_nan(), "{what}: bad label");
+            }
+            let good = |v: &[f32]| -> Vec<f32> {
+                v.iter().enumerate().filter(|&(i, _)| rows == 1 || i != bad).map(|(_, &x)| x).collect()
+            };
+            let error = relative_error(&good(&gpu_loss), &good(&cpu_loss));
+            assert!(error <= KERNEL_ELEMENTWISE, "{what} loss: relative error {error:e}");
+            pair.check_untouched_outside(&format!("{what} loss"), loss);
+            if form == "grad" {
+                pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
+            } else {
+                let (gpu, cpu) = pair.read(grad);
+                assert!(gpu.iter().chain(&cpu).all(|v| v.is_nan()), "{what}: grad written");
             }
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod checkpoint_args;
 pub mod picture_commands;
+pub mod score_command;
 pub mod signals;
 pub mod terminal;
 pub mod train_args;

@@ -2,6 +2,7 @@
 
 pub mod folder;
 pub mod idx;
+pub mod image_set;
 
 use std::path::{Path, PathBuf};
 

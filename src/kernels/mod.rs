@@ -379,6 +379,7 @@ kernels! {
     log_weights::LogWeights,
     logsumexp_groups::LogsumexpGroups,
     group_sums::GroupSums,
+    softmax_xent::SoftmaxXent,
     adam::Adam,
     normal::Normal,
     philox_blocks::PhiloxBlocks,

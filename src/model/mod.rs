@@ -1,13 +1,17 @@
 //! The VAE, written once against the `Backend` interface: its shape, its parameter layout, its
 //! initialization, and the op lists of a training step, an evaluation, sampling and reconstruction.
 
+mod classifier;
 mod config;
+mod dense;
 mod init;
 mod layout;
 mod vae;
 mod weights;
 
+pub use classifier::{Classifier, ClassifierConfig, ClassifierLayout};
 pub use config::{ConfigError, Likelihood, LikelihoodKind, Sigma, VaeConfig};
+pub use dense::DenseParams;
 pub use init::init_parameters;
 pub use layout::{DenseLayer, ParamLayout, ParamTensor};
 pub use vae::{

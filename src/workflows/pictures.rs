@@ -106,6 +106,13 @@ impl<'a, B: Backend> OnDevice<'a, B> {
         Ok((inputs, outputs, means))
     }
 
+    /// The first `n` test images' reconstructions through the posterior mean (the likelihood's
+    /// means, n × input_dim values).
+    pub fn test_reconstructions(&mut self, n: usize) -> Result<Vec<f32>, BackendError> {
+        let indices = self.test_images(n);
+        Ok(self.encode(&indices)?.1)
+    }
+
     /// The likelihood's means of the images decoded from `codes` (rows × latent).
     fn decode(&mut self, codes: &[f32]) -> Result<Vec<f32>, BackendError> {
         let latent = self.model.config.latent;

@@ -124,6 +124,19 @@ pub fn sample_grid<B: Backend>(
     temperature: f32,
     columns: usize,
 ) -> Result<DynamicImage, BackendError> {
+    let pixels = sample_pixels(backend, model, n, seed, temperature)?;
+    Ok(picture_grid(&pixels, n, model.image, columns, GRID_PADDING))
+}
+
+/// The likelihood's means of `n` draws z ~ N(0, temperature² I) (Philox, `seed`), image after
+/// image (n × input_dim values).
+pub fn sample_pixels<B: Backend>(
+    backend: &mut B,
+    model: &TrainedModel,
+    n: usize,
+    seed: u64,
+    temperature: f32,
+) -> Result<Vec<f32>, BackendError> {
     let chunk = n.clamp(1, SAMPLE_CHUNK);
     let vae = Vae::new(backend, model.config.clone(), chunk)?;
     vae.write_parameters(backend, &model.parameters);
@@ -142,7 +155,7 @@ pub fn sample_grid<B: Backend>(
         let output = vae.output(rows);
         pixels.extend(backend.read_f32(output.buffer, 0, output.len)?);
     }
-    Ok(picture_grid(&pixels, n, model.image, columns, GRID_PADDING))
+    Ok(pixels)
 }
 
 /// Test images (top rows) above their reconstructions (bottom rows), `columns` to a row.

@@ -5,14 +5,13 @@
 mod bounds;
 mod likelihood;
 
-use super::{DenseLayer, ParamLayout, VaeConfig};
+use super::{DenseLayer, DenseParams, ParamLayout, VaeConfig};
 use crate::backend::{Backend, BackendError};
 use crate::kernels::adam::HEALTHY;
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
-    Activation, Adam, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
-    KlBackward, KlColumns, KlRows, MatMul, Normal, Op, Reparameterize, ReparameterizeBackward,
-    SquareSums, SumInto,
+    Activation, Adam, ColumnMoments, Dropout, Gather, KlBackward, KlColumns, KlRows, Normal, Op,
+    Reparameterize, ReparameterizeBackward, SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -401,6 +400,13 @@ impl Vae {
         )
     }
 
+    fn dense(&self) -> DenseParams {
+        DenseParams {
+            params: self.params,
+            grads: self.grads,
+        }
+    }
+
     fn dense_forward(
         &self,
         ops: &mut Vec<Op>,
@@ -411,30 +417,7 @@ impl Vae {
         act: Activation,
     ) {
         let out = rows_of(output, rows, layer.outputs);
-        ops.push(
-            MatMul {
-                a: input,
-                b: self.param(layer.weight, layer.outputs * layer.inputs),
-                c: out,
-                m: rows,
-                n: layer.outputs,
-                k: layer.inputs,
-                trans_a: false,
-                trans_b: true,
-                accumulate: false,
-            }
-            .into(),
-        );
-        ops.push(
-            BiasAct {
-                x: out,
-                bias: self.param(layer.bias, layer.outputs),
-                rows,
-                cols: layer.outputs,
-                act,
-            }
-            .into(),
-        );
+        self.dense().forward(ops, layer, input, out, rows, act);
     }
 
     /// Given dLoss/d(output) in `grad_out`, writes the layer's weight and bias gradients and, if
@@ -450,60 +433,10 @@ impl Vae {
         grad_in: Option<View>,
         rows: usize,
     ) {
-        let g = rows_of(grad_out, rows, layer.outputs);
-        if layer.activation != Activation::Identity {
-            ops.push(
-                BiasActBackward {
-                    grad: g,
-                    y: rows_of(output, rows, layer.outputs),
-                    rows,
-                    cols: layer.outputs,
-                    act: layer.activation,
-                }
-                .into(),
-            );
-        }
-        ops.push(
-            ColumnSum {
-                x: g,
-                out: self.grad(layer.bias, layer.outputs),
-                rows,
-                cols: layer.outputs,
-            }
-            .into(),
-        );
-        // dW[out, in] = gᵀ · input
-        ops.push(
-            MatMul {
-                a: g,
-                b: input,
-                c: self.grad(layer.weight, layer.outputs * layer.inputs),
-                m: layer.outputs,
-                n: layer.inputs,
-                k: rows,
-                trans_a: true,
-                trans_b: false,
-                accumulate: false,
-            }
-            .into(),
-        );
-        // dInput[rows, in] = g · W
-        if let Some(grad_in) = grad_in {
-            ops.push(
-                MatMul {
-                    a: g,
-                    b: self.param(layer.weight, layer.outputs * layer.inputs),
-                    c: grad_in,
-                    m: rows,
-                    n: layer.inputs,
-                    k: layer.outputs,
-                    trans_a: false,
-                    trans_b: false,
-                    accumulate: false,
-                }
-                .into(),
-            );
-        }
+        let output = rows_of(output, rows, layer.outputs);
+        let grad_out = rows_of(grad_out, rows, layer.outputs);
+        self.dense()
+            .backward(ops, layer, input, output, grad_out, grad_in, rows);
     }
 
     fn gather(

@@ -1,0 +1,136 @@
+//! A dense layer's forward and backward op lists, shared by every model (the VAE's encoder and
+//! decoder, the judge's classifier): `y = act(x·Wᵀ + b)` and its gradients.
+
+use super::DenseLayer;
+use crate::kernels::{Activation, BiasAct, BiasActBackward, ColumnSum, MatMul, Op};
+use crate::ops::{BufferId, View};
+
+/// The flat buffers a model's dense layers read their parameters from and write gradients to.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseParams {
+    pub params: BufferId,
+    pub grads: BufferId,
+}
+
+impl DenseParams {
+    fn param(&self, offset: usize, len: usize) -> View {
+        View {
+            buffer: self.params,
+            offset,
+            len,
+        }
+    }
+
+    fn grad(&self, offset: usize, len: usize) -> View {
+        View {
+            buffer: self.grads,
+            offset,
+            len,
+        }
+    }
+
+    /// `out = act(input · Wᵀ + b)` over `rows` rows (`act` replaces the layer's own activation).
+    pub fn forward(
+        &self,
+        ops: &mut Vec<Op>,
+        layer: &DenseLayer,
+        input: View,
+        out: View,
+        rows: usize,
+        act: Activation,
+    ) {
+        ops.push(
+            MatMul {
+                a: input,
+                b: self.param(layer.weight, layer.outputs * layer.inputs),
+                c: out,
+                m: rows,
+                n: layer.outputs,
+                k: layer.inputs,
+                trans_a: false,
+                trans_b: true,
+                accumulate: false,
+            }
+            .into(),
+        );
+        ops.push(
+            BiasAct {
+                x: out,
+                bias: self.param(layer.bias, layer.outputs),
+                rows,
+                cols: layer.outputs,
+                act,
+            }
+            .into(),
+        );
+    }
+
+    /// Given dLoss/d(output) in `grad_out` (of the activated `output`), turns it into the
+    /// pre-activation gradient in place, writes the layer's weight and bias gradients and, if
+    /// asked, dLoss/d(input) into `grad_in`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        ops: &mut Vec<Op>,
+        layer: &DenseLayer,
+        input: View,
+        output: View,
+        grad_out: View,
+        grad_in: Option<View>,
+        rows: usize,
+    ) {
+        if layer.activation != Activation::Identity {
+            ops.push(
+                BiasActBackward {
+                    grad: grad_out,
+                    y: output,
+                    rows,
+                    cols: layer.outputs,
+                    act: layer.activation,
+                }
+                .into(),
+            );
+        }
+        ops.push(
+            ColumnSum {
+                x: grad_out,
+                out: self.grad(layer.bias, layer.outputs),
+                rows,
+                cols: layer.outputs,
+            }
+            .into(),
+        );
+        // dW[out, in] = gᵀ · input
+        ops.push(
+            MatMul {
+                a: grad_out,
+                b: input,
+                c: self.grad(layer.weight, layer.outputs * layer.inputs),
+                m: layer.outputs,
+                n: layer.inputs,
+                k: rows,
+                trans_a: true,
+                trans_b: false,
+                accumulate: false,
+            }
+            .into(),
+        );
+        // dInput[rows, in] = g · W
+        if let Some(grad_in) = grad_in {
+            ops.push(
+                MatMul {
+                    a: grad_out,
+                    b: self.param(layer.weight, layer.outputs * layer.inputs),
+                    c: grad_in,
+                    m: rows,
+                    n: layer.inputs,
+                    k: layer.outputs,
+                    trans_a: false,
+                    trans_b: false,
+                    accumulate: false,
+                }
+                .into(),
+            );
+        }
+    }
+}

@@ -15,7 +15,10 @@ pub struct Gaussian {
 impl Gaussian {
     /// Fits `features` (n rows of `dim` values, n ≥ 2) in f64.
     pub fn fit(features: &[f32], dim: usize) -> Self {
-        assert!(dim > 0 && features.len() % dim == 0, "features are rows of {dim}");
+        assert!(
+            dim > 0 && features.len() % dim == 0,
+            "features are rows of {dim}"
+        );
         let n = features.len() / dim;
         assert!(n >= 2, "a covariance needs at least two rows");
         let mut mean = DVector::<f64>::zeros(dim);
@@ -26,9 +29,8 @@ impl Gaussian {
         }
         mean /= n as f64;
         // Centred rows into one matrix, then one product: Σ = XᵀX / (n − 1).
-        let centred = DMatrix::<f64>::from_fn(n, dim, |r, c| {
-            f64::from(features[r * dim + c]) - mean[c]
-        });
+        let centred =
+            DMatrix::<f64>::from_fn(n, dim, |r, c| f64::from(features[r * dim + c]) - mean[c]);
         let covariance = centred.tr_mul(&centred) / (n as f64 - 1.0);
         Self {
             mean,
@@ -100,7 +102,13 @@ pub fn predicted_classes(probs: &[f32], classes: usize) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (j, &p)| if p > best.1 { (j, p) } else { best })
+                .fold((0, f32::NEG_INFINITY), |best, (j, &p)| {
+                    if p > best.1 {
+                        (j, p)
+                    } else {
+                        best
+                    }
+                })
                 .0
         })
         .collect()
@@ -124,7 +132,10 @@ pub fn largest_shortfall(shares: &[f64], reference: &[f64]) -> (usize, f64) {
         .zip(reference)
         .map(|(s, r)| (r - s).max(0.0))
         .enumerate()
-        .fold((0, 0.0), |best, (c, gap)| if gap > best.1 { (c, gap) } else { best })
+        .fold(
+            (0, 0.0),
+            |best, (c, gap)| if gap > best.1 { (c, gap) } else { best },
+        )
 }
 
 #[cfg(test)]
@@ -147,9 +158,16 @@ mod tests {
     #[test]
     fn a_set_is_at_distance_zero_from_itself_and_the_distance_is_symmetric() {
         let dim = 6;
-        let a = Gaussian::fit(&normal_rows(500, dim, 1, &[1.0, 2.0, 0.5, 1.0, 3.0, 0.1], 0.0), dim);
+        let a = Gaussian::fit(
+            &normal_rows(500, dim, 1, &[1.0, 2.0, 0.5, 1.0, 3.0, 0.1], 0.0),
+            dim,
+        );
         let b = Gaussian::fit(&normal_rows(400, dim, 2, &[1.5; 6], 0.3), dim);
-        assert!(frechet_distance(&a, &a) < 1e-9, "{}", frechet_distance(&a, &a));
+        assert!(
+            frechet_distance(&a, &a) < 1e-9,
+            "{}",
+            frechet_distance(&a, &a)
+        );
         let (ab, ba) = (frechet_distance(&a, &b), frechet_distance(&b, &a));
         assert!(ab > 0.1);
         assert!((ab - ba).abs() < 1e-9 * ab, "{ab} vs {ba}");
@@ -171,7 +189,11 @@ mod tests {
             count: 2,
         };
         let (va, vb) = (vec![1.0, 0.25, 16.0], vec![4.0, 1.0, 1.0]);
-        let expected: f64 = 0.0 + va.iter().zip(&vb).map(|(a, b): (&f64, &f64)| (a.sqrt() - b.sqrt()).powi(2)).sum::<f64>();
+        let expected: f64 = 0.0
+            + va.iter()
+                .zip(&vb)
+                .map(|(a, b): (&f64, &f64)| (a.sqrt() - b.sqrt()).powi(2))
+                .sum::<f64>();
         let d = frechet_distance(&diag(vec![0.0; 3], va), &diag(vec![0.0; 3], vb));
         assert!((d - expected).abs() < 1e-12, "{d} vs {expected}");
     }
@@ -194,11 +216,14 @@ mod tests {
                 .iter()
                 .map(|e| e.re.max(0.0).sqrt())
                 .sum();
-            let direct = (&a.mean - &b.mean).norm_squared() + a.covariance.trace()
-                + b.covariance.trace()
-                - 2.0 * cross;
+            let direct =
+                (&a.mean - &b.mean).norm_squared() + a.covariance.trace() + b.covariance.trace()
+                    - 2.0 * cross;
             let ours = frechet_distance(&a, &b);
-            assert!((ours - direct).abs() < 1e-9 * direct.max(1.0), "dim {dim}: {ours} vs {direct}");
+            assert!(
+                (ours - direct).abs() < 1e-9 * direct.max(1.0),
+                "dim {dim}: {ours} vs {direct}"
+            );
         }
     }
 
@@ -217,11 +242,13 @@ mod tests {
         assert!((confidence_score(&uniform, 4) - 1.0).abs() < 1e-12);
         let one_class: Vec<f32> = (0..8).flat_map(|_| [1.0, 0.0, 0.0, 0.0]).collect();
         assert!((confidence_score(&one_class, 4) - 1.0).abs() < 1e-12);
-        let spread: Vec<f32> = (0..8).flat_map(|i| {
-            let mut row = [0.0f32; 4];
-            row[i % 4] = 1.0;
-            row
-        }).collect();
+        let spread: Vec<f32> = (0..8)
+            .flat_map(|i| {
+                let mut row = [0.0f32; 4];
+                row[i % 4] = 1.0;
+                row
+            })
+            .collect();
         assert!((confidence_score(&spread, 4) - 4.0).abs() < 1e-12);
     }
 

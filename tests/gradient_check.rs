@@ -1,11 +1,14 @@
 //! The CPU reference backward of a whole small VAE (encoder, reparameterization with fixed eps,
-//! decoder, BCE + KL) against central finite differences of its loss, for every activation.
+//! decoder, BCE + KL) against central finite differences of its loss, for every activation; and
+//! the same for the judge's classifier (ReLU layers, softmax cross-entropy).
 
 use vae_gpu::backend::Backend;
 use vae_gpu::cpu::{CpuBackend, CpuProgram};
 use vae_gpu::kernels::activation::activate;
 use vae_gpu::kernels::Activation;
-use vae_gpu::model::{init_parameters, DeviceData, Metric, Vae, VaeConfig};
+use vae_gpu::model::{
+    init_parameters, Classifier, ClassifierConfig, DeviceData, Metric, Vae, VaeConfig,
+};
 use vae_gpu::model::{DenseLayer, Likelihood, ParamLayout, Sigma, StepOptions};
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::rng::PhiloxStream;
@@ -266,4 +269,83 @@ fn cpu_vae_backward_matches_finite_differences_gaussian_learned_variance() {
 fn cpu_vae_backward_matches_finite_differences_continuous_bernoulli() {
     let likelihood = Likelihood::ContinuousBernoulli;
     check_with(Activation::Sigmoid, vec![4], Parameters::Large, likelihood);
+}
+
+/// The classifier's summed cross-entropy against finite differences, with hidden pre-activations
+/// kept 1 away from ReLU's kink, and labels read from `frame.batch_start` on.
+#[test]
+fn cpu_classifier_backward_matches_finite_differences() {
+    let (rows, dim, classes) = (5, 7, 4);
+    let config = ClassifierConfig {
+        input_dim: dim,
+        hidden: vec![6, 5],
+        classes,
+    };
+    let mut cpu = CpuBackend::new();
+    let classifier = Classifier::new(&mut cpu, config, rows).unwrap();
+    let mut stream = PhiloxStream::new(3, 0);
+    let images: Vec<u8> = (0..rows * dim).map(|_| stream.below(256) as u8).collect();
+    let data = DeviceData::upload(&mut cpu, &images, dim).unwrap();
+    let start = 2;
+    let perm = cpu.create_buffer("perm", start + rows).unwrap();
+    let order: Vec<u32> = (0..(start + rows) as u32)
+        .map(|i| i.saturating_sub(start as u32))
+        .collect();
+    cpu.write_u32(perm, 0, &order);
+    let labels = cpu.create_buffer("labels", start + rows).unwrap();
+    cpu.write_u32(labels, 0, &[9, 9, 0, 3, 1, 2, 3]);
+    let program = cpu
+        .prepare(&classifier.forward_backward(
+            &data,
+            View::whole(perm, start + rows),
+            View::whole(labels, start + rows),
+            rows,
+        ))
+        .unwrap();
+    let mut frame = Frame::with_seed(1);
+    frame.batch_start = start as u32;
+
+    let layout = &classifier.layout;
+    let mut params = layout.init_parameters(4);
+    let mut x: Vec<Vec<f64>> = images
+        .chunks(dim)
+        .map(|image| image.iter().map(|&b| f64::from(b as f32 / 255.0)).collect())
+        .collect();
+    let (_, hidden) = layout.layers.split_last().unwrap();
+    for layer in hidden {
+        x = clear_of_kinks(&mut params, layer, &x);
+    }
+    let loss = |cpu: &mut CpuBackend, params: &[f32]| -> f64 {
+        classifier.write_parameters(cpu, params);
+        cpu.run(&program, &frame).unwrap();
+        f64::from(classifier.take_loss_sum(cpu).unwrap())
+    };
+    loss(&mut cpu, &params);
+    let analytic = classifier.read_gradients(&mut cpu).unwrap();
+    let h = 5e-2f32;
+    let mut worst = 0.0f64;
+    for tensor in &layout.tensors {
+        for i in tensor.offset..tensor.offset + tensor.len() {
+            let mut at = |delta: f32| {
+                let mut shifted = params.clone();
+                shifted[i] += delta;
+                loss(&mut cpu, &shifted)
+            };
+            let numeric =
+                (8.0 * (at(h) - at(-h)) - (at(2.0 * h) - at(-2.0 * h))) / (12.0 * f64::from(h));
+            let a = f64::from(analytic[i]);
+            let error = (a - numeric).abs() / (1e-2 + a.abs().max(numeric.abs()));
+            assert!(
+                error < 5e-3,
+                "classifier: d loss / d {}[{}]: backward {a}, finite difference {numeric}",
+                tensor.name,
+                i - tensor.offset
+            );
+            worst = worst.max(error);
+        }
+    }
+    eprintln!(
+        "classifier: {} parameters, worst relative error {worst:.2e}",
+        layout.tensors.iter().map(|t| t.len()).sum::<usize>()
+    );
 }

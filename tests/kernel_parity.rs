@@ -14,8 +14,7 @@ use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
     GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul,
     MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SoftmaxXent, SquareSums,
-    SumInto,
-    SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
@@ -510,25 +509,41 @@ fn gpu_softmax_xent_matches_cpu_with_and_without_labels() {
             }
             let (gpu_loss, cpu_loss) = pair.read(loss);
             if form == "probs" {
-                assert!(gpu_loss.iter().chain(&cpu_loss).all(|v| v.is_nan()), "{what}: loss written");
+                assert!(
+                    gpu_loss.iter().chain(&cpu_loss).all(|v| v.is_nan()),
+                    "{what}: loss written"
+                );
                 continue;
             }
             // The out-of-range label's row is NaN on both sides; the rest match.
             let bad = rows / 2;
             if rows > 1 {
-                assert!(gpu_loss[bad].is_nan() && cpu_loss[bad].is_nan(), "{what}: bad label");
+                assert!(
+                    gpu_loss[bad].is_nan() && cpu_loss[bad].is_nan(),
+                    "{what}: bad label"
+                );
             }
             let good = |v: &[f32]| -> Vec<f32> {
-                v.iter().enumerate().filter(|&(i, _)| rows == 1 || i != bad).map(|(_, &x)| x).collect()
+                v.iter()
+                    .enumerate()
+                    .filter(|&(i, _)| rows == 1 || i != bad)
+                    .map(|(_, &x)| x)
+                    .collect()
             };
             let error = relative_error(&good(&gpu_loss), &good(&cpu_loss));
-            assert!(error <= KERNEL_ELEMENTWISE, "{what} loss: relative error {error:e}");
+            assert!(
+                error <= KERNEL_ELEMENTWISE,
+                "{what} loss: relative error {error:e}"
+            );
             pair.check_untouched_outside(&format!("{what} loss"), loss);
             if form == "grad" {
                 pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
             } else {
                 let (gpu, cpu) = pair.read(grad);
-                assert!(gpu.iter().chain(&cpu).all(|v| v.is_nan()), "{what}: grad written");
+                assert!(
+                    gpu.iter().chain(&cpu).all(|v| v.is_nan()),
+                    "{what}: grad written"
+                );
             }
         }
     }

@@ -126,9 +126,10 @@ pub fn run<B: Backend>(open: impl FnOnce() -> Result<B>, args: &ScoreArgs) -> Re
             });
             let images = image_set::read(path, grid, shape)?;
             Candidate::Images {
-                name: path
-                    .file_name()
-                    .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into()),
+                name: path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into(),
+                ),
                 images,
             }
         }
@@ -150,9 +151,13 @@ pub fn run<B: Backend>(open: impl FnOnce() -> Result<B>, args: &ScoreArgs) -> Re
     };
 
     let mut backend = open()?;
-    let (judge, origin) = judge::load_or_train(&mut backend, &dataset, &settings, &cache, |epoch, loss| {
-        eprintln!("judge: epoch {epoch}/{} cross-entropy {loss:.4}", settings.epochs);
-    })?;
+    let (judge, origin) =
+        judge::load_or_train(&mut backend, &dataset, &settings, &cache, |epoch, loss| {
+            eprintln!(
+                "judge: epoch {epoch}/{} cross-entropy {loss:.4}",
+                settings.epochs
+            );
+        })?;
     let (file, how) = match &origin {
         Origin::Cached(path) => (path, "cached"),
         Origin::Trained(path) => (path, "trained and cached"),
@@ -163,7 +168,9 @@ pub fn run<B: Backend>(open: impl FnOnce() -> Result<B>, args: &ScoreArgs) -> Re
         judge.config.describe(),
         file.display()
     );
-    let floor = args.min_accuracy.unwrap_or_else(|| default_min_accuracy(&dataset));
+    let floor = args
+        .min_accuracy
+        .unwrap_or_else(|| default_min_accuracy(&dataset));
     if accuracy < floor {
         bail!(
             "the judge classifies only {accuracy:.2}% of {}'s test images right, below the floor of \

@@ -17,7 +17,11 @@ pub struct GridLayout {
 }
 
 /// The images of `path`, each `shape.dim()` bytes, channel-planar for RGB.
-pub fn read(path: &Path, grid: Option<GridLayout>, shape: ImageShape) -> Result<Vec<u8>, DataError> {
+pub fn read(
+    path: &Path,
+    grid: Option<GridLayout>,
+    shape: ImageShape,
+) -> Result<Vec<u8>, DataError> {
     let wrong = |detail: String| DataError::WrongOptions {
         path: shown(path),
         detail,
@@ -33,7 +37,10 @@ pub fn read(path: &Path, grid: Option<GridLayout>, shape: ImageShape) -> Result<
         };
         let data = folder::load(path, &options)?;
         (data.images, data.rows, data.cols)
-    } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
         return Err(wrong(
             "a PNG file is read as a grid of images: say how with --grid RxC (and --padding)"
                 .to_string(),
@@ -41,7 +48,9 @@ pub fn read(path: &Path, grid: Option<GridLayout>, shape: ImageShape) -> Result<
     } else {
         let data = idx::read_images(path)?;
         if shape.channels != 1 {
-            return Err(wrong("IDX images are gray; the model's images are RGB".to_string()));
+            return Err(wrong(
+                "IDX images are gray; the model's images are RGB".to_string(),
+            ));
         }
         (data.pixels, data.rows, data.cols)
     };

@@ -211,7 +211,10 @@ impl Classifier {
         labels: Option<View>,
     ) {
         self.check_rows(rows);
-        assert_eq!(data.dim, self.config.input_dim, "data and model sizes differ");
+        assert_eq!(
+            data.dim, self.config.input_dim,
+            "data and model sizes differ"
+        );
         let mut input = rows_of(self.input, rows, self.config.input_dim);
         ops.extend(data.gather(perm, input, rows, None, 1));
         for (i, layer) in self.layout.layers.iter().enumerate() {

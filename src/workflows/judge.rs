@@ -2,7 +2,7 @@
 //! its test accuracy, its cache file (keyed by the data's fingerprint and the judge's settings),
 //! and the features and class probabilities it gives a set of images.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, BackendError};
@@ -103,7 +103,11 @@ pub enum Origin {
 
 /// The user's cache folder: `$XDG_CACHE_HOME/vae-gpu`, else `$HOME/.cache/vae-gpu`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let non_empty = |key| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let non_empty = |key| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     non_empty("XDG_CACHE_HOME")
         .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
         .map(|dir| dir.join("vae-gpu"))
@@ -148,7 +152,12 @@ pub fn check_data(dataset: &Dataset) -> Result<usize, JudgeError> {
             data: dataset.name.clone(),
         });
     }
-    let classes = dataset.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let classes = dataset
+        .labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
     if classes < 2 {
         return Err(JudgeError::TooFewClasses {
             data: dataset.name.clone(),
@@ -186,8 +195,14 @@ pub fn train<B: Backend>(
     classifier.write_parameters(backend, &layout.init_parameters(settings.seed));
     let train_images = &dataset.images[..train_count * dataset.dim()];
     let data = DeviceData::upload(backend, train_images, dataset.dim())?;
-    let perm = View::whole(backend.create_buffer("judge permutation", train_count)?, train_count);
-    let labels = View::whole(backend.create_buffer("judge labels", train_count)?, train_count);
+    let perm = View::whole(
+        backend.create_buffer("judge permutation", train_count)?,
+        train_count,
+    );
+    let labels = View::whole(
+        backend.create_buffer("judge labels", train_count)?,
+        train_count,
+    );
     let full = backend.prepare(&classifier.train_step(&data, perm, labels, batch))?;
     let tail_rows = train_count % batch;
     let tail = match tail_rows {
@@ -218,7 +233,11 @@ pub fn train<B: Backend>(
             // The rate falls linearly to 0 over the training: the last epochs settle.
             let lr = settings.lr * (1.0 - step as f32 / total_steps as f32);
             adam.fill_frame(&mut frame, step + 1, lr);
-            let program = if rows == batch { &full } else { tail.as_ref().expect("tail") };
+            let program = if rows == batch {
+                &full
+            } else {
+                tail.as_ref().expect("tail")
+            };
             backend.run(program, &frame)?;
             step += 1;
         }
@@ -302,7 +321,10 @@ pub fn load(path: &Path, dataset: &Dataset, settings: &JudgeSettings) -> Result<
         return Err(bad("it was trained with other settings".to_string()));
     }
     if get("data_fingerprint")? != &dataset.fingerprint() {
-        return Err(bad(format!("it was trained on other data than {}", dataset.name)));
+        return Err(bad(format!(
+            "it was trained on other data than {}",
+            dataset.name
+        )));
     }
     let config = ClassifierConfig {
         input_dim: number("input_dim")? as usize,
@@ -369,7 +391,11 @@ impl Judge {
 impl JudgeOnDevice {
     /// The features and class probabilities of `images` (n × input_dim bytes), as the training
     /// images are seen: bytes / 255.
-    pub fn look_at<B: Backend>(&self, backend: &mut B, images: &[u8]) -> Result<Seen, BackendError> {
+    pub fn look_at<B: Backend>(
+        &self,
+        backend: &mut B,
+        images: &[u8],
+    ) -> Result<Seen, BackendError> {
         let config = &self.classifier.config;
         let n = images.len() / config.input_dim;
         let data = DeviceData::upload(backend, images, config.input_dim)?;
@@ -380,19 +406,24 @@ impl JudgeOnDevice {
         let mut programs: BTreeMap<usize, B::Program> = BTreeMap::new();
         for start in (0..n).step_by(EMBED_CHUNK) {
             let rows = EMBED_CHUNK.min(n - start);
-            if !programs.contains_key(&rows) {
-                let program = backend.prepare(&self.classifier.classify(&data, perm, rows))?;
-                programs.insert(rows, program);
-            }
+            let program = match programs.entry(rows) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => {
+                    entry.insert(backend.prepare(&self.classifier.classify(&data, perm, rows))?)
+                }
+            };
             let mut frame = Frame::with_seed(0);
             frame.batch_start = start as u32;
-            backend.run(&programs[&rows], &frame)?;
+            backend.run(program, &frame)?;
             let features = self.classifier.features(rows);
             seen.features
                 .extend(backend.read_f32(features.buffer, 0, features.len)?);
             let probabilities = self.classifier.probabilities(rows);
-            seen.probabilities
-                .extend(backend.read_f32(probabilities.buffer, 0, probabilities.len)?);
+            seen.probabilities.extend(backend.read_f32(
+                probabilities.buffer,
+                0,
+                probabilities.len,
+            )?);
         }
         Ok(seen)
     }

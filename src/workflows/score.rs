@@ -202,13 +202,8 @@ pub fn score<B: Backend>(
             let mut runs = Vec::new();
             for r in 0..repeats {
                 progress(&format!("samples, seed {}", settings.seed + r as u64));
-                let pixels = sample_pixels(
-                    backend,
-                    model,
-                    n,
-                    settings.seed + r as u64,
-                    *temperature,
-                )?;
+                let pixels =
+                    sample_pixels(backend, model, n, settings.seed + r as u64, *temperature)?;
                 let seen = look(backend, &judge_on_device, &to_bytes(&pixels))?;
                 runs.push(judge_set(&seen, &test_gaussian, feature_dim, classes));
             }
@@ -239,7 +234,10 @@ pub fn score<B: Backend>(
     let drawn = n.min(train);
     let mut runs = Vec::new();
     for r in 0..repeats {
-        progress(&format!("training images, seed {}", settings.seed + r as u64));
+        progress(&format!(
+            "training images, seed {}",
+            settings.seed + r as u64
+        ));
         let mut order: Vec<u32> = (0..train as u32).collect();
         PhiloxStream::new(settings.seed + r as u64, FLOOR_STREAM).shuffle(&mut order);
         let images = pick(dataset, order[..drawn].iter().map(|&i| i as usize));

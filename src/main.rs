@@ -242,6 +242,7 @@ fn explicit_flags(matches: &clap::ArgMatches, subcommand: &str) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
+    let process_start = std::time::Instant::now();
     // Before any thread starts: keep Mesa's device-select layer from probing for a display.
     gpu::silence_device_select_layer();
     let matches = Cli::command().get_matches();
@@ -256,7 +257,7 @@ fn main() -> ExitCode {
         Command::Interpolate(args) => pictures::interpolate(|| cli.gpu.open(), args),
         Command::Manifold(args) => pictures::manifold(|| cli.gpu.open(), args),
         Command::Latent(args) => pictures::latent(|| cli.gpu.open(), args),
-        Command::Bench(args) => bench_command(&cli.gpu, args),
+        Command::Bench(args) => bench_command(&cli.gpu, args, process_start),
         Command::Info => info(&cli.gpu),
     };
     match result {
@@ -499,7 +500,7 @@ fn eval_command(gpu: &GpuArgs, args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
+fn bench_command(gpu: &GpuArgs, args: &BenchArgs, process_start: std::time::Instant) -> Result<()> {
     if args.batch_sizes.0.is_empty() || args.batch_sizes.0.contains(&0) {
         bail!("--batch-sizes needs one or more sizes of at least 1");
     }
@@ -516,6 +517,7 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs) -> Result<()> {
         repeats: args.repeats.max(1),
         kernel_batch: args.kernel_batch.max(1),
         baseline: args.baseline,
+        process_start: Some(process_start),
         ..BenchOptions::default()
     };
     let mut backend = gpu.open()?;

@@ -58,6 +58,12 @@ fn padded_bytes(len: usize) -> u64 {
 }
 
 impl GpuBackend {
+    /// Bytes of every storage buffer created so far (what the model and data hold on the device;
+    /// the pipelines' small uniforms aside).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.buffers.iter().map(|b| padded_bytes(b.len)).sum()
+    }
+
     pub fn open(options: &GpuOptions) -> Result<Self, GpuError> {
         Ok(Self::new(GpuContext::open(options)?))
     }

@@ -26,6 +26,9 @@ pub struct BenchOptions {
     pub kernel_reps: usize,
     /// Matmul kernels to time the step against, side by side.
     pub baseline: Option<MatmulStrategy>,
+    /// When the process started: the start-up time runs from here to the end of the first
+    /// training step (`None`: from the start of `run`).
+    pub process_start: Option<Instant>,
 }
 
 impl Default for BenchOptions {
@@ -39,6 +42,7 @@ impl Default for BenchOptions {
             kernel_batch: 128,
             kernel_reps: 10,
             baseline: None,
+            process_start: None,
         }
     }
 }
@@ -54,6 +58,9 @@ pub struct BatchTiming {
     pub baseline_images_per_second: Option<f64>,
     /// Baseline step time / this step time.
     pub speedup: Option<f64>,
+    /// Device memory of the model at this batch size: parameters, gradients, Adam's moments and
+    /// every activation buffer (the data set apart).
+    pub model_bytes: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -77,10 +84,17 @@ pub struct BenchReport {
     pub batches: Vec<BatchTiming>,
     pub kernel_batch: usize,
     pub kernels: Vec<KernelTiming>,
+    /// Process start (or the start of the benchmark) to the end of the first training step:
+    /// adapter, data upload, buffers, pipelines, one step, waited for.
+    pub startup_ms: f64,
+    /// Device memory of the training images (u8 pixels packed in u32 words).
+    pub data_bytes: u64,
     /// Σ of the kernel times against the median step at the same batch size: the rest is
     /// launch and submit overhead.
     pub kernel_sum_ms: f64,
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -105,6 +119,7 @@ pub fn run(
     options: &BenchOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<BenchReport, BackendError> {
+    let started = options.process_start.unwrap_or_else(Instant::now);
     let mut config = options.model.clone();
     config.input_dim = dataset.dim();
     config.validate().map_err(|e| BackendError::InvalidOp {
@@ -120,11 +135,13 @@ pub fn run(
         .max()
         .unwrap_or(1)
         .min(count);
+    let before_data = backend.allocated_bytes();
     let data = DeviceData::upload(
         backend,
         &dataset.images[..count * dataset.dim()],
         dataset.dim(),
     )?;
+    let data_bytes = backend.allocated_bytes() - before_data;
     let perm = backend.create_buffer("perm", count)?;
     backend.write_u32(perm, 0, &(0..count as u32).collect::<Vec<_>>());
     let perm = View::whole(perm, count);
@@ -143,6 +160,7 @@ pub fn run(
     // and timed in alternation so that drift of a shared machine hits both alike.
     let chosen = backend.matmul_strategy();
     let mut batches = Vec::new();
+    let mut startup_ms = None;
     for &batch in &options.batch_sizes {
         let batch = batch.clamp(1, largest);
         progress(&format!("batch {batch}"));
@@ -159,8 +177,16 @@ pub fn run(
             for _ in 0..options.warmup_steps {
                 backend.run(program, &frame(step, batch))?;
                 step += 1;
+                if startup_ms.is_none() {
+                    backend.synchronize()?;
+                    startup_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                }
             }
         }
+        // What a model of this batch size takes: built once more, to count its buffers.
+        let before_model = backend.allocated_bytes();
+        Vae::new(backend, config.clone(), batch)?;
+        let model_bytes = backend.allocated_bytes() - before_model;
         let mut per_step = vec![Vec::new(); programs.len()];
         for _ in 0..options.repeats {
             for (program, times) in programs.iter().zip(&mut per_step) {
@@ -184,6 +210,7 @@ pub fn run(
             step_ms_max: per_step[0][per_step[0].len() - 1],
             baseline_images_per_second: baseline_ms.map(|b| batch as f64 / (b / 1e3)),
             speedup: baseline_ms.map(|b| b / ms),
+            model_bytes,
         });
     }
 
@@ -226,6 +253,8 @@ pub fn run(
         batches,
         kernel_batch: batch,
         kernels,
+        startup_ms: startup_ms.unwrap_or(f64::NAN),
+        data_bytes,
         kernel_sum_ms,
     })
 }
@@ -242,13 +271,23 @@ impl BenchReport {
             self.model, self.parameters
         );
         let _ = writeln!(out, "matmul:  {}", self.matmul);
+        let _ = writeln!(
+            out,
+            "start-up: {:.0} ms from process start to the first finished training step",
+            self.startup_ms
+        );
+        let _ = writeln!(
+            out,
+            "device memory: data {:.1} MiB; model at each batch size below",
+            self.data_bytes as f64 / MIB
+        );
         if let Some(baseline) = &self.baseline_matmul {
             let _ = writeln!(out, "baseline matmul (timed alongside): {baseline}");
         }
         let _ = writeln!(
             out,
-            "\n{:>6} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}",
-            "batch", "images/s", "ms/step", "min", "max", "baseline/s", "speedup"
+            "\n{:>6} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8} {:>10}",
+            "batch", "images/s", "ms/step", "min", "max", "baseline/s", "speedup", "model MiB"
         );
         for b in &self.batches {
             let baseline = b
@@ -261,14 +300,15 @@ impl BenchReport {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
-                "{:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>12} {:>8}",
+                "{:>6} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>12} {:>8} {:>10.1}",
                 b.batch_size,
                 b.images_per_second,
                 b.step_ms_median,
                 b.step_ms_min,
                 b.step_ms_max,
                 baseline,
-                speedup
+                speedup,
+                b.model_bytes as f64 / MIB
             );
         }
         let _ = writeln!(

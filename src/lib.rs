@@ -17,5 +17,6 @@ pub mod rng;
 pub mod schedule;
 pub mod scores;
 pub mod tolerance;
+pub mod user_cache;
 pub mod values;
 pub mod workflows;

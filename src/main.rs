@@ -23,6 +23,7 @@ use cli::train_args::{
 use vae_gpu::backend::Backend;
 use vae_gpu::cpu::CpuBackend;
 use vae_gpu::data::Dataset;
+use vae_gpu::gpu::autotune::{self, MatmulChoice, Source};
 use vae_gpu::gpu::{self, BackendChoice, GpuBackend, GpuOptions};
 use vae_gpu::image_grid::save_png;
 use vae_gpu::kernels::{Activation, MatmulStrategy};
@@ -83,9 +84,18 @@ struct GpuArgs {
         help_heading = "GPU options"
     )]
     matmul: Option<MatmulStrategy>,
+    /// Folder of what vae-gpu measures or trains once and reuses: the matmul kernels chosen per
+    /// adapter, the judges of `score` [default: $XDG_CACHE_HOME/vae-gpu, else ~/.cache/vae-gpu]
+    #[arg(long, global = true, env = "VAE_GPU_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
 }
 
 impl GpuArgs {
+    /// The cache folder (`--cache`, else the user's).
+    fn cache_dir(&self) -> Option<PathBuf> {
+        self.cache.clone().or_else(vae_gpu::user_cache::default_dir)
+    }
+
     fn options(&self) -> GpuOptions {
         GpuOptions {
             backend: self.backend,
@@ -96,14 +106,25 @@ impl GpuArgs {
 
     /// Opens the device and prints the one-line advice when a faster path exists.
     fn open(&self) -> Result<GpuBackend> {
+        Ok(self.open_with_choice()?.0)
+    }
+
+    /// Opens the device with the matmul kernels of `--matmul`, else this adapter's timed choice
+    /// (cached in the cache folder after the first time), which it also returns.
+    fn open_with_choice(&self) -> Result<(GpuBackend, Option<(MatmulChoice, Source)>)> {
         let mut backend = GpuBackend::open(&self.options())?;
         if let Some(advice) = &backend.context().advice {
             eprintln!("note: {advice}");
         }
         if let Some(strategy) = self.matmul {
             backend.set_matmul_strategy(strategy).context("--matmul")?;
+            return Ok((backend, None));
         }
-        Ok(backend)
+        let choice = autotune::choose(&mut backend, self.cache_dir().as_deref(), |line| {
+            eprintln!("warning: {line}")
+        })
+        .context("timing the matmul kernels on this adapter")?;
+        Ok((backend, Some(choice)))
     }
 }
 
@@ -252,7 +273,9 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep_command(&cli.gpu, args),
         Command::Sample(args) => sample_command(&cli.gpu, args),
         Command::Eval(args) => eval_command(&cli.gpu, args),
-        Command::Score(args) => cli::score_command::run(|| cli.gpu.open(), args),
+        Command::Score(args) => {
+            cli::score_command::run(|| cli.gpu.open(), cli.gpu.cache_dir(), args)
+        }
         Command::Reconstruct(args) => pictures::reconstruct(|| cli.gpu.open(), args),
         Command::Interpolate(args) => pictures::interpolate(|| cli.gpu.open(), args),
         Command::Manifold(args) => pictures::manifold(|| cli.gpu.open(), args),
@@ -280,8 +303,33 @@ fn info(gpu: &GpuArgs) -> Result<()> {
     for a in &adapters {
         println!("{}", a.describe());
     }
-    match gpu.open() {
-        Ok(backend) => println!("chosen: {}", backend.describe()),
+    match gpu.open_with_choice() {
+        Ok((backend, choice)) => {
+            println!("chosen: {}", backend.describe());
+            match choice {
+                None => println!("matmul kernels: {:?} (--matmul)", backend.matmul_strategy()),
+                Some((choice, source)) => {
+                    let times: Vec<String> = choice
+                        .times_ms
+                        .iter()
+                        .map(|(name, ms)| format!("{name} {ms:.1} ms"))
+                        .collect();
+                    let whence = match source {
+                        Source::Cached(path) => format!("cached in {}", path.display()),
+                        Source::Timed(Some(path)) => {
+                            format!("timed now, cached in {}", path.display())
+                        }
+                        Source::Timed(None) => "timed now, not cached".to_string(),
+                    };
+                    println!(
+                        "matmul kernels: {:?} ({whence}; a 784-400 layer's three products at \
+                         batch 128: {})",
+                        choice.chosen,
+                        times.join(", ")
+                    );
+                }
+            }
+        }
         Err(e) => println!("chosen: none ({e:#})"),
     }
     Ok(())

@@ -91,17 +91,11 @@ fn distance(report: &serde_json::Value, name: &str) -> f64 {
 /// Judge flags every call shares: a short training (this is a test of the plumbing, not of the
 /// judge), its floor lowered to match, and a cache folder of the test's own.
 fn judge_flags(cache: &Path) -> Vec<String> {
-    [
-        "--judge-epochs",
-        "2",
-        "--min-accuracy",
-        "80",
-        "--judge-cache",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([cache.to_str().unwrap().to_string()])
-    .collect()
+    ["--judge-epochs", "2", "--min-accuracy", "80", "--cache"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([cache.to_str().unwrap().to_string()])
+        .collect()
 }
 
 fn with<'a>(args: &[&'a str], more: &'a [String]) -> Vec<&'a str> {

@@ -158,6 +158,26 @@ fn gpu_scalar_matmul_matches_cpu_when_forced_and_accumulating() {
     }
 }
 
+/// The workgroup-tiled kernel (for real GPUs) on every shape, transpose and offset: tiles of
+/// 64 x 64 x 16 straddled on every side, one product smaller than a tile, accumulation.
+#[test]
+fn gpu_tiled_matmul_matches_cpu_on_every_shape() {
+    let Some(mut pair) = Pair::new() else { return };
+    pair.gpu.set_matmul_strategy(MatmulStrategy::Tiled).unwrap();
+    let shapes = ODD_SHAPES
+        .into_iter()
+        .chain(ALIGNED_SHAPES)
+        .chain([(65, 64, 17)]);
+    for (i, shape) in shapes.enumerate() {
+        for (ta, tb) in FORMS {
+            for accumulate in [false, true] {
+                let entry = matmul_case(&mut pair, shape, ta, tb, accumulate, 5 * i as u64);
+                assert_eq!(entry, "matmul_tiled");
+            }
+        }
+    }
+}
+
 const ROW_SHAPES: [(usize, usize); 4] = [(1, 1), (7, 13), (129, 785), (3, 1000)];
 
 fn bias_act(x: View, bias: View, rows: usize, cols: usize, act: Activation) -> Op {

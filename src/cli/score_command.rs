@@ -49,9 +49,6 @@ pub struct ScoreArgs {
     /// Epochs of the judge's training (another number is another judge, cached apart)
     #[arg(long, default_value_t = JudgeSettings::default().epochs)]
     pub judge_epochs: usize,
-    /// Folder of cached judges [default: $XDG_CACHE_HOME/vae-gpu, else ~/.cache/vae-gpu]
-    #[arg(long, env = "VAE_GPU_CACHE", value_name = "DIR")]
-    pub judge_cache: Option<PathBuf>,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -70,7 +67,12 @@ fn default_min_accuracy(dataset: &Dataset) -> f64 {
     }
 }
 
-pub fn run<B: Backend>(open: impl FnOnce() -> Result<B>, args: &ScoreArgs) -> Result<()> {
+/// `cache`: the cache folder the judge is kept in (`--cache`, else the user's).
+pub fn run<B: Backend>(
+    open: impl FnOnce() -> Result<B>,
+    cache: Option<PathBuf>,
+    args: &ScoreArgs,
+) -> Result<()> {
     if let Some(t) = args.temperature {
         if !(t.is_finite() && t >= 0.0) {
             bail!("--temperature must be a finite number of at least 0, got {t}");
@@ -139,12 +141,9 @@ pub fn run<B: Backend>(open: impl FnOnce() -> Result<B>, args: &ScoreArgs) -> Re
         },
         (None, None) => unreachable!("a model is loaded when no images are given"),
     };
-    let cache = match &args.judge_cache {
-        Some(dir) => dir.clone(),
-        None => judge::default_cache_dir().context(
-            "no cache folder: neither XDG_CACHE_HOME nor HOME is set; name one with --judge-cache",
-        )?,
-    };
+    let cache = cache.context(
+        "no cache folder for the judge: neither XDG_CACHE_HOME nor HOME is set; name one with --cache",
+    )?;
     let settings = JudgeSettings {
         epochs: args.judge_epochs,
         ..JudgeSettings::default()

@@ -1,6 +1,7 @@
 //! The GPU backend: adapter and device, pipelines built from the kernels' declarations, and the
 //! replay of op lists.
 
+pub mod autotune;
 mod backend;
 mod context;
 mod pipelines;

@@ -1,7 +1,8 @@
 //! `matmul`: C = op(A)·op(B) (+ C), the three products of a dense layer (forward X·Wᵀ, input
-//! gradient dY·W, weight gradient dYᵀ·X). Three families of entry points, chosen per device
-//! (`MatmulStrategy`): scalar (any shape and transpose), vec4 register blocks, and subgroup
-//! broadcasts; the last two where the vectorized sizes and every offset are multiples of 4.
+//! gradient dY·W, weight gradient dYᵀ·X). Four families of entry points, chosen per device
+//! (`MatmulStrategy`): scalar (any shape and transpose), workgroup-memory tiles (any shape; for
+//! real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where the vectorized
+//! sizes and every offset are multiples of 4.
 
 use super::wgsl::{shader_module, ShaderModule, MATMUL_PARAMS, MATMUL_VEC4_IO};
 use super::*;
@@ -11,6 +12,7 @@ static VEC4_MODULE: ShaderModule =
     shader_module!("matmul_vec4.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
 static SUBGROUP_MODULE: ShaderModule =
     shader_module!("matmul_subgroup.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
+static TILED_MODULE: ShaderModule = shader_module!("matmul_tiled.wgsl", [MATMUL_PARAMS]);
 
 const UNIFORM: &[&str] = &[
     "m",
@@ -43,6 +45,20 @@ static SCALAR: EntryPoint = EntryPoint {
     uniform: UNIFORM,
     bindings: SCALAR_BINDINGS,
     constants: &[("BLOCK", SCALAR_BLOCK)],
+    needs_subgroups: false,
+    specializations: &[],
+};
+
+/// A 16 x 16 workgroup owns a TILE x TILE tile of C, stepping TILE_K along k through workgroup
+/// memory; any shape, transpose and offset.
+const TILED_TILE: u32 = 64;
+static TILED: EntryPoint = EntryPoint {
+    module: &TILED_MODULE,
+    name: "matmul_tiled",
+    workgroup: Workgroup::Fixed([16, 16, 1]),
+    uniform: UNIFORM,
+    bindings: SCALAR_BINDINGS,
+    constants: &[("TILE", TILED_TILE), ("TILE_K", 16), ("PER_THREAD", 4)],
     needs_subgroups: false,
     specializations: &[],
 };
@@ -91,6 +107,7 @@ pub static SPEC: KernelSpec = KernelSpec {
         &SUBGROUP_NN,
         &SUBGROUP_NT,
         &SUBGROUP_TN,
+        &TILED,
     ],
 };
 
@@ -114,6 +131,7 @@ impl MatMul {
     pub fn entry_point(&self, strategy: MatmulStrategy) -> &'static EntryPoint {
         let (nn, nt, tn) = match strategy {
             MatmulStrategy::Scalar => return &SCALAR,
+            MatmulStrategy::Tiled => return &TILED,
             MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
             MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
         };
@@ -159,6 +177,11 @@ impl Kernel for MatMul {
                 let block = SCALAR_BLOCK * 8;
                 (1, [groups(n, block), groups(m, block), 1], vec![])
             }
+            _ if std::ptr::eq(entry, &TILED) => (
+                1,
+                [groups(n, TILED_TILE), groups(m, TILED_TILE), 1],
+                vec![],
+            ),
             Workgroup::Fixed([lanes, _, _]) => {
                 let rows = groups(m, entry.constant("ROWS"));
                 (4, [groups(n / 4, lanes), rows, 1], vec![])

@@ -203,6 +203,8 @@ pub enum MatmulStrategy {
     Vec4,
     // The scalar kernel everywhere.
     Scalar,
+    // The workgroup-memory tiled kernel everywhere (coalesced loads; for real GPUs).
+    Tiled,
 }
 
 /// The per-device choices a launch depends on.

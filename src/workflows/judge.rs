@@ -72,7 +72,7 @@ pub enum JudgeError {
     Diverged,
     #[error(
         "{path}: {detail}; it is not a judge this version can use (delete it, or choose another \
-         --judge-cache)"
+         --cache)"
     )]
     BadCache { path: String, detail: String },
     #[error(transparent)]
@@ -99,18 +99,6 @@ pub struct Judge {
 pub enum Origin {
     Cached(PathBuf),
     Trained(PathBuf),
-}
-
-/// The user's cache folder: `$XDG_CACHE_HOME/vae-gpu`, else `$HOME/.cache/vae-gpu`.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    let non_empty = |key| {
-        std::env::var_os(key)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    non_empty("XDG_CACHE_HOME")
-        .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
-        .map(|dir| dir.join("vae-gpu"))
 }
 
 /// The cache file of the judge of `dataset` trained with `settings`.

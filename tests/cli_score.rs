@@ -72,6 +72,21 @@ fn write_idx(path: &Path, pixels: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// The judge files in a cache folder (which holds the matmul kernel choice too).
+fn judges(cache: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("judge-")
+        })
+        .collect()
+}
+
 fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
@@ -182,11 +197,7 @@ fn score_judges_models_images_and_grids_with_a_cached_judge() {
     let floor = distance(&report, "training images");
     // A one-epoch model draws worse digits than real ones.
     assert!(distance(&report, "samples") > floor, "{report}");
-    assert_eq!(
-        std::fs::read_dir(&cache).unwrap().count(),
-        1,
-        "one judge file in the cache"
-    );
+    assert_eq!(judges(&cache).len(), 1, "one judge file in the cache");
 
     // Second call: the judge comes from the cache; the test images against themselves are at
     // distance 0, and noise is far worse than the training images.
@@ -273,12 +284,7 @@ fn score_judges_models_images_and_grids_with_a_cached_judge() {
     assert!(error.contains("below the floor of 99.99%"), "{error}");
 
     // A cache file that is not a judge is named, not silently replaced.
-    let cached = std::fs::read_dir(&cache)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let cached = judges(&cache).remove(0);
     std::fs::write(&cached, b"not a safetensors file").unwrap();
     let error = refused(&with(&["score", "--checkpoint", model], &flags));
     assert!(

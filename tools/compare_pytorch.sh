@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
         --steps) steps="$2"; shift 2 ;;
         --repeats) repeats="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "compare_pytorch.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done

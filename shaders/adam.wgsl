@@ -31,34 +31,52 @@ fn is_finite_f32(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+const PER_INVOCATION: u32 = 8u;
+
+// Each invocation updates PER_INVOCATION parameters, one dispatch-width apart (neighbouring
+// invocations on neighbouring addresses): the frame's numbers are read once per invocation, not
+// once per parameter, and a dispatch has 8x fewer workgroups to start (on lavapipe both cost as
+// much as the arithmetic).
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element_index(gid, groups);
-    if (i >= params.count) {
-        return;
-    }
-    let p = weights[params.params_offset + i];
-    var g = grads[params.grads_offset + i];
+    let first = element_index(gid, groups);
+    let stride = groups.x * groups.y * ELEMENTWISE_WORKGROUP;
+    let beta1 = frame.beta1;
+    let beta2 = frame.beta2;
+    let l2 = frame.l2;
+    let decay = 1.0 - frame.lr * frame.weight_decay;
+    let correction2 = frame.bias_correction2_sqrt;
+    let eps = frame.eps;
+    let step_size = frame.step_size;
+    var factor = 1.0;
     if (CLIP != 0u) {
         // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), never above 1.
-        let factor = min(1.0, frame.clip_norm / (sqrt(norm_sq[params.norm_sq_offset]) + 1e-6));
-        g = g * factor;
+        factor = min(1.0, frame.clip_norm / (sqrt(norm_sq[params.norm_sq_offset]) + 1e-6));
     }
-    g = g + frame.l2 * p;
-    let m = frame.beta1 * moment1[params.m_offset + i] + (1.0 - frame.beta1) * g;
-    let v = frame.beta2 * moment2[params.v_offset + i] + (1.0 - frame.beta2) * g * g;
-    moment1[params.m_offset + i] = m;
-    moment2[params.v_offset + i] = v;
-    // Decoupled weight decay (AdamW) first; weight_decay = 0 is plain Adam.
-    let decayed = p * (1.0 - frame.lr * frame.weight_decay);
-    let denom = sqrt(v) / frame.bias_correction2_sqrt + frame.eps;
-    let updated = decayed - frame.step_size * m / denom;
-    weights[params.params_offset + i] = updated;
-    if (!is_finite_f32(updated)) {
-        // Only the first step's indices count: later steps find everything non-finite.
-        let first = atomicMin(&health[params.health_offset], frame.step);
-        if (first >= frame.step) {
-            atomicMin(&health[params.health_offset + 1u], i);
+    for (var j = 0u; j < PER_INVOCATION; j++) {
+        let i = first + j * stride;
+        if (i >= params.count) {
+            return;
+        }
+        let p = weights[params.params_offset + i];
+        var g = grads[params.grads_offset + i];
+        if (CLIP != 0u) {
+            g = g * factor;
+        }
+        g = g + l2 * p;
+        let m = beta1 * moment1[params.m_offset + i] + (1.0 - beta1) * g;
+        let v = beta2 * moment2[params.v_offset + i] + (1.0 - beta2) * g * g;
+        moment1[params.m_offset + i] = m;
+        moment2[params.v_offset + i] = v;
+        // Decoupled weight decay (AdamW) first; weight_decay = 0 is plain Adam.
+        let updated = p * decay - step_size * m / (sqrt(v) / correction2 + eps);
+        weights[params.params_offset + i] = updated;
+        if (!is_finite_f32(updated)) {
+            // Only the first step's indices count: later steps find everything non-finite.
+            let first_step = atomicMin(&health[params.health_offset], frame.step);
+            if (first_step >= frame.step) {
+                atomicMin(&health[params.health_offset + 1u], i);
+            }
         }
     }
 }

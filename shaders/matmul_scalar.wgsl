@@ -7,6 +7,7 @@ const BLOCK: u32 = 4u;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
 
 fn load_a(i: u32, p: u32) -> f32 {
     if (params.trans_a != 0u) {
@@ -57,6 +58,8 @@ fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
                 var value = acc[i][j];
                 if (params.accumulate != 0u) {
                     value += c[at];
+                } else if (params.epilogue != 0u) {
+                    value = epilogue_of(value, bias[params.bias_offset + col0 + j]);
                 }
                 c[at] = value;
             }

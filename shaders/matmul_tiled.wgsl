@@ -17,6 +17,7 @@ const PER_THREAD: u32 = 4u;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
 
 // [TILE_K][TILE]: slice element (p, r) of op(A) at p * TILE + r, and (p, c) of op(B) likewise.
 var<workgroup> a_tile: array<f32, 1024>;
@@ -49,6 +50,8 @@ fn store(row: u32, col: u32, value: f32) {
         let i = params.c_offset + row * params.n + col;
         if (params.accumulate != 0u) {
             c[i] += value;
+        } else if (params.epilogue != 0u) {
+            c[i] = epilogue_of(value, bias[params.bias_offset + col]);
         } else {
             c[i] = value;
         }

@@ -4,6 +4,7 @@
 @group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias: array<vec4<f32>>;
 
 // Stores row `row` of a block at vec4 column `col4` (adding the old value when accumulating);
 // rows past m and columns past n are not stored. Kernels write one call per row: a store loop
@@ -15,6 +16,14 @@ fn store_row(value: vec4<f32>, row: u32, col4: u32) {
         let at = params.c_offset + row * n4 + col4;
         if (params.accumulate != 0u) {
             c[at] = value + c[at];
+        } else if (params.epilogue != 0u) {
+            let shifted = value + bias[params.bias_offset + col4];
+            c[at] = vec4<f32>(
+                activate(shifted.x, params.act),
+                activate(shifted.y, params.act),
+                activate(shifted.z, params.act),
+                activate(shifted.w, params.act),
+            );
         } else {
             c[at] = value;
         }

@@ -246,6 +246,10 @@ struct BenchArgs {
     /// report the speed-up
     #[arg(long, value_enum)]
     baseline: Option<MatmulStrategy>,
+    /// Also time one N×N×N product (forward, input- and weight-gradient forms) under each matmul
+    /// family the adapter runs, in GFLOP/s
+    #[arg(long, value_name = "N")]
+    matmul_size: Option<usize>,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
@@ -566,6 +570,7 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs, process_start: std::time::Inst
         kernel_batch: args.kernel_batch.max(1),
         baseline: args.baseline,
         process_start: Some(process_start),
+        matmul_size: args.matmul_size,
         ..BenchOptions::default()
     };
     let mut backend = gpu.open()?;

@@ -9,6 +9,7 @@ use vae_gpu::backend::Backend;
 use vae_gpu::kernels::activation::{activate, Activation};
 use vae_gpu::kernels::adam::HEALTHY;
 use vae_gpu::kernels::gaussian_rows::Variance;
+use vae_gpu::kernels::matmul::Epilogue;
 use vae_gpu::kernels::softmax_xent::CrossEntropy;
 use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
@@ -71,6 +72,7 @@ fn matmul_case(
         trans_a,
         trans_b,
         accumulate,
+        epilogue: None,
     };
     let entry = op.entry_point(pair.gpu.matmul_strategy()).name;
     pair.run(&[op.into()], &Frame::default());
@@ -154,6 +156,64 @@ fn gpu_scalar_matmul_matches_cpu_when_forced_and_accumulating() {
         for (ta, tb) in FORMS {
             let entry = matmul_case(&mut pair, shape, ta, tb, true, 3);
             assert_eq!(entry, "matmul_scalar");
+        }
+    }
+}
+
+/// The dense layer's epilogue fused into every matmul family: act(op(A)·op(B) + bias) for each
+/// activation, odd and aligned shapes, the bias at an offset (a multiple of 4 where vec4 kernels
+/// read it), every transpose.
+#[test]
+fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
+    let Some(mut pair) = Pair::new() else { return };
+    let mut families = vec![
+        MatmulStrategy::Scalar,
+        MatmulStrategy::Vec4,
+        MatmulStrategy::Tiled,
+    ];
+    if pair.gpu.has_subgroups() {
+        families.push(MatmulStrategy::Subgroup);
+    }
+    let activations = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::ContinuousBernoulliMean,
+    ];
+    for strategy in families {
+        pair.gpu.set_matmul_strategy(strategy).unwrap();
+        for (i, (m, n, k)) in [(7, 13, 5), (36, 44, 20), (33, 400, 17)]
+            .into_iter()
+            .enumerate()
+        {
+            for (f, (trans_a, trans_b)) in FORMS.into_iter().enumerate() {
+                let act = activations[(i + f) % activations.len()];
+                let seed = 100 + 10 * i as u64 + f as u64;
+                let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
+                let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
+                let bias = view(pair.input(&random(12 + n + 3, 2.0, seed + 2)), 12, n);
+                let c = view(pair.poisoned(4 + m * n + 5), 4, m * n);
+                let op = MatMul {
+                    a,
+                    b,
+                    c,
+                    m,
+                    n,
+                    k,
+                    trans_a,
+                    trans_b,
+                    accumulate: false,
+                    epilogue: Some(Epilogue { bias, act }),
+                };
+                let entry = op.entry_point(strategy).name;
+                pair.run(&[op.into()], &Frame::default());
+                let what = format!(
+                    "matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} + bias, {act:?} via {entry}"
+                );
+                pair.check(&what, c, KERNEL_REDUCTION);
+            }
         }
     }
 }

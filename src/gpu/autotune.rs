@@ -180,6 +180,7 @@ fn layer_products(backend: &mut GpuBackend) -> Result<Vec<Op>, BackendError> {
             trans_a,
             trans_b,
             accumulate: false,
+            epilogue: None,
         }
         .into()
     };

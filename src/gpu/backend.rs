@@ -254,6 +254,96 @@ impl GpuBackend {
         Ok((dispatch, uniform))
     }
 
+    /// Whether `run_timed` can time each dispatch on the device (timestamps inside passes).
+    pub fn has_dispatch_timestamps(&self) -> bool {
+        self.context.features.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+        )
+    }
+
+    /// Replays a program as `run` does, with a GPU timestamp before the first dispatch and after
+    /// each one, and waits for it: the device time of each dispatch in milliseconds, in order.
+    /// `None` where the device has no timestamps inside passes.
+    pub fn run_timed(
+        &mut self,
+        program: &GpuProgram,
+        frame: &Frame,
+    ) -> Result<Option<Vec<f64>>, GpuError> {
+        if !self.has_dispatch_timestamps() || program.dispatches.is_empty() {
+            return Ok(None);
+        }
+        let context = &self.context;
+        let count = program.dispatches.len() as u32 + 1;
+        let queries = context.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("dispatch timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let bytes = u64::from(count) * 8;
+        let resolved = context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("resolved timestamps"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        context
+            .queue
+            .write_buffer(&self.frame, 0, bytemuck::bytes_of(frame));
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("timed step"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("timed step"),
+                timestamp_writes: None,
+            });
+            pass.write_timestamp(&queries, 0);
+            for (i, dispatch) in program.dispatches.iter().enumerate() {
+                pass.set_pipeline(&dispatch.pipeline.pipeline);
+                pass.set_bind_group(0, &dispatch.bind_group, &[]);
+                let [x, y, z] = dispatch.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+                pass.write_timestamp(&queries, i as u32 + 1);
+            }
+        }
+        encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
+        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+        context.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        context.wait_idle()?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let ticks: Vec<u64> = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        staging.unmap();
+        context.check_errors()?;
+        let period_ns = f64::from(context.queue.get_timestamp_period());
+        Ok(Some(
+            ticks
+                .windows(2)
+                .map(|pair| pair[1].saturating_sub(pair[0]) as f64 * period_ns / 1e6)
+                .collect(),
+        ))
+    }
+
     fn read_words(
         &mut self,
         buffer: BufferId,

@@ -268,7 +268,11 @@ impl GpuContext {
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("vae-gpu"),
             // Subgroup operations let kernels share loads between lanes where the adapter has them.
-            required_features: adapter.features() & wgpu::Features::SUBGROUP,
+            // Timestamps inside a pass time each kernel of a step in place (`bench`).
+            required_features: adapter.features()
+                & (wgpu::Features::SUBGROUP
+                    | wgpu::Features::TIMESTAMP_QUERY
+                    | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

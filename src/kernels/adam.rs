@@ -34,7 +34,12 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         Binding::write("health", Element::U32),
     ],
 )
-.specialized(&["CLIP"]);
+.specialized(&["CLIP"])
+// Parameters per invocation, one dispatch-width apart.
+.with_constants(&[
+    ("ELEMENTWISE_WORKGROUP", ELEMENTWISE_WORKGROUP),
+    ("PER_INVOCATION", 8),
+]);
 pub static SPEC: KernelSpec = KernelSpec {
     name: "adam",
     entry_points: &[&ADAM],
@@ -87,7 +92,10 @@ impl Kernel for Adam {
                 ("norm_sq_offset", self.norm_sq.as_ref().map(offset).unwrap_or(0)),
                 ("health_offset", offset(&self.health)),
             ]),
-            workgroups: elementwise_groups(self.params.len, tuning),
+            workgroups: elementwise_groups(
+                self.params.len.div_ceil(entry.constant("PER_INVOCATION") as usize),
+                tuning,
+            ),
             overrides: vec![("CLIP", self.norm_sq.is_some() as u32)],
         }
     }

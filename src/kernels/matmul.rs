@@ -4,15 +4,28 @@
 //! real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where the vectorized
 //! sizes and every offset are multiples of 4.
 
-use super::wgsl::{shader_module, ShaderModule, MATMUL_PARAMS, MATMUL_VEC4_IO};
+use super::activation::activate;
+use super::wgsl::{
+    shader_module, ShaderModule, ACTIVATION, CONTINUOUS_BERNOULLI, MATMUL_PARAMS, MATMUL_VEC4_IO,
+};
 use super::*;
 
-static SCALAR_MODULE: ShaderModule = shader_module!("matmul_scalar.wgsl", [MATMUL_PARAMS]);
-static VEC4_MODULE: ShaderModule =
-    shader_module!("matmul_vec4.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
-static SUBGROUP_MODULE: ShaderModule =
-    shader_module!("matmul_subgroup.wgsl", [MATMUL_PARAMS, MATMUL_VEC4_IO]);
-static TILED_MODULE: ShaderModule = shader_module!("matmul_tiled.wgsl", [MATMUL_PARAMS]);
+static SCALAR_MODULE: ShaderModule = shader_module!(
+    "matmul_scalar.wgsl",
+    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS]
+);
+static VEC4_MODULE: ShaderModule = shader_module!(
+    "matmul_vec4.wgsl",
+    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS, MATMUL_VEC4_IO]
+);
+static SUBGROUP_MODULE: ShaderModule = shader_module!(
+    "matmul_subgroup.wgsl",
+    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS, MATMUL_VEC4_IO]
+);
+static TILED_MODULE: ShaderModule = shader_module!(
+    "matmul_tiled.wgsl",
+    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS]
+);
 
 const UNIFORM: &[&str] = &[
     "m",
@@ -24,16 +37,21 @@ const UNIFORM: &[&str] = &[
     "a_offset",
     "b_offset",
     "c_offset",
+    "epilogue",
+    "act",
+    "bias_offset",
 ];
 const SCALAR_BINDINGS: &[Binding] = &[
     Binding::read("a", Element::F32),
     Binding::read("b", Element::F32),
     Binding::write("c", Element::F32),
+    Binding::read("bias", Element::F32),
 ];
 const VEC4_BINDINGS: &[Binding] = &[
     Binding::read("a", Element::Vec4F32),
     Binding::read("b", Element::Vec4F32),
     Binding::write("c", Element::Vec4F32),
+    Binding::read("bias", Element::Vec4F32),
 ];
 
 /// Each invocation of the scalar kernel owns a BLOCK x BLOCK tile of C; 8 x 8 invocations.
@@ -111,8 +129,17 @@ pub static SPEC: KernelSpec = KernelSpec {
     ],
 };
 
+/// A dense layer's epilogue fused into the product: `c = act(op(a)·op(b) + bias)`, the bias a
+/// row of n values added to every row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epilogue {
+    pub bias: View,
+    pub act: Activation,
+}
+
 /// `c = op(a)·op(b) (+ c if accumulate)`; op(a) is m×k, op(b) is k×n, all row-major.
-/// `trans_a`: `a` is stored k×m; `trans_b`: `b` is stored n×k.
+/// `trans_a`: `a` is stored k×m; `trans_b`: `b` is stored n×k. With an epilogue (never with
+/// `accumulate`), `c = act(op(a)·op(b) + bias)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatMul {
     pub a: View,
@@ -124,6 +151,7 @@ pub struct MatMul {
     pub trans_a: bool,
     pub trans_b: bool,
     pub accumulate: bool,
+    pub epilogue: Option<Epilogue>,
 }
 
 impl MatMul {
@@ -135,7 +163,11 @@ impl MatMul {
             MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
             MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
         };
-        let aligned = [self.a, self.b, self.c].iter().all(|v| v.offset % 4 == 0);
+        let bias = self.epilogue.map(|e| e.bias);
+        let aligned = [Some(self.a), Some(self.b), Some(self.c), bias]
+            .iter()
+            .flatten()
+            .all(|v| v.offset % 4 == 0);
         let n_aligned = aligned && self.n % 4 == 0;
         // NN and NT vectorize along k; TN along m.
         match (self.trans_a, self.trans_b) {
@@ -150,8 +182,12 @@ impl MatMul {
 impl Kernel for MatMul {
     fn describe(&self) -> String {
         let t = |trans: bool| if trans { "T" } else { "N" };
+        let epilogue = match self.epilogue {
+            Some(e) => format!(" + bias, {}", e.act.name()),
+            None => String::new(),
+        };
         format!(
-            "matmul {}{} m={} n={} k={}",
+            "matmul {}{} m={} n={} k={}{epilogue}",
             t(self.trans_a),
             t(self.trans_b),
             self.m,
@@ -165,6 +201,7 @@ impl Kernel for MatMul {
             Operand::new("a", self.a, self.m * self.k),
             Operand::new("b", self.b, self.k * self.n),
             Operand::new("c", self.c, self.m * self.n),
+            Operand::optional("bias", self.epilogue.map(|e| e.bias), self.n),
         ]
     }
 
@@ -204,6 +241,12 @@ impl Kernel for MatMul {
                 ("a_offset", offset(&self.a) / unit),
                 ("b_offset", offset(&self.b) / unit),
                 ("c_offset", offset(&self.c) / unit),
+                ("epilogue", self.epilogue.is_some() as u32),
+                ("act", self.epilogue.map_or(0, |e| e.act.code())),
+                (
+                    "bias_offset",
+                    self.epilogue.map_or(0, |e| offset(&e.bias) / unit),
+                ),
             ]),
             workgroups,
             overrides,
@@ -219,6 +262,10 @@ impl Kernel for MatMul {
         let b_at = |p: usize, j: usize| {
             f64::from(if self.trans_b { b[j * k + p] } else { b[p * n + j] })
         };
+        let bias = self
+            .epilogue
+            .map(|e| (memory.floats(e.bias)[..n].to_vec(), e.act));
+        let bias = bias.as_ref().map(|(b, act)| (b.as_slice(), *act));
         let old = memory.floats(self.c);
         let mut c = vec![0.0f32; m * n];
         for i in 0..m {
@@ -229,7 +276,12 @@ impl Kernel for MatMul {
                     0.0
                 };
                 let sum: f64 = (0..k).map(|p| a_at(i, p) * b_at(p, j)).sum();
-                c[i * n + j] = (base + sum) as f32;
+                c[i * n + j] = match bias {
+                    // The product rounded to f32 as the unfused matmul stored it, then bias_act's
+                    // reference: the fused op's reference is the unfused pair's, bit for bit.
+                    Some((bias, act)) => activate(f64::from(sum as f32) + f64::from(bias[j]), act),
+                    None => base + sum,
+                } as f32;
             }
         }
         memory.write_floats(self.c, &c);

@@ -109,6 +109,11 @@ impl EntryPoint {
     }
 
     /// The same entry point with these specialization constants.
+    /// The same entry point with these WGSL consts declared (the element-wise one included).
+    pub const fn with_constants(self, constants: &'static [(&'static str, u32)]) -> Self {
+        Self { constants, ..self }
+    }
+
     pub const fn specialized(self, names: &'static [&'static str]) -> Self {
         Self {
             specializations: names,

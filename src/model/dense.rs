@@ -1,8 +1,10 @@
 //! A dense layer's forward and backward op lists, shared by every model (the VAE's encoder and
-//! decoder, the judge's classifier): `y = act(x·Wᵀ + b)` and its gradients.
+//! decoder, the judge's classifier): `y = act(x·Wᵀ + b)`, one product with the bias and the
+//! activation fused into its store, and its gradients.
 
 use super::DenseLayer;
-use crate::kernels::{Activation, BiasAct, BiasActBackward, ColumnSum, MatMul, Op};
+use crate::kernels::matmul::Epilogue;
+use crate::kernels::{Activation, BiasActBackward, ColumnSum, MatMul, Op};
 use crate::ops::{BufferId, View};
 
 /// The flat buffers a model's dense layers read their parameters from and write gradients to.
@@ -50,16 +52,11 @@ impl DenseParams {
                 trans_a: false,
                 trans_b: true,
                 accumulate: false,
-            }
-            .into(),
-        );
-        ops.push(
-            BiasAct {
-                x: out,
-                bias: self.param(layer.bias, layer.outputs),
-                rows,
-                cols: layer.outputs,
-                act,
+                // Bias and activation in the product's store: the output is written once.
+                epilogue: Some(Epilogue {
+                    bias: self.param(layer.bias, layer.outputs),
+                    act,
+                }),
             }
             .into(),
         );
@@ -112,6 +109,7 @@ impl DenseParams {
                 trans_a: true,
                 trans_b: false,
                 accumulate: false,
+                epilogue: None,
             }
             .into(),
         );
@@ -128,6 +126,7 @@ impl DenseParams {
                     trans_a: false,
                     trans_b: false,
                     accumulate: false,
+                    epilogue: None,
                 }
                 .into(),
             );

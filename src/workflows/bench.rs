@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
 use crate::gpu::GpuBackend;
-use crate::kernels::{MatmulStrategy, Op};
+use crate::kernels::{MatMul, MatmulStrategy, Op};
 use crate::model::{init_parameters, DeviceData, StepOptions, Vae, VaeConfig};
 use crate::ops::{Frame, View};
 use crate::optim::AdamConfig;
@@ -26,6 +26,8 @@ pub struct BenchOptions {
     pub kernel_reps: usize,
     /// Matmul kernels to time the step against, side by side.
     pub baseline: Option<MatmulStrategy>,
+    /// Also time one size × size × size product per matmul family and form.
+    pub matmul_size: Option<usize>,
     /// When the process started: the start-up time runs from here to the end of the first
     /// training step (`None`: from the start of `run`).
     pub process_start: Option<Instant>,
@@ -43,6 +45,7 @@ impl Default for BenchOptions {
             kernel_reps: 10,
             baseline: None,
             process_start: None,
+            matmul_size: None,
         }
     }
 }
@@ -73,6 +76,18 @@ pub struct KernelTiming {
     pub share: f64,
 }
 
+/// One square product under one matmul family.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MatmulThroughput {
+    pub family: String,
+    /// NT (forward), NN (input gradient) or TN (weight gradient).
+    pub form: String,
+    pub size: usize,
+    /// Median over the repeats, device time where the adapter has timestamps.
+    pub ms: f64,
+    pub gflops: f64,
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
     pub adapter: String,
@@ -84,6 +99,9 @@ pub struct BenchReport {
     pub batches: Vec<BatchTiming>,
     pub kernel_batch: usize,
     pub kernels: Vec<KernelTiming>,
+    /// How the kernels were timed: GPU timestamps in place within whole steps, or the wall clock
+    /// around each kernel alone (where the adapter has no timestamps inside passes).
+    pub kernel_timing: String,
     /// Process start (or the start of the benchmark) to the end of the first training step:
     /// adapter, data upload, buffers, pipelines, one step, waited for.
     pub startup_ms: f64,
@@ -92,6 +110,8 @@ pub struct BenchReport {
     /// Σ of the kernel times against the median step at the same batch size: the rest is
     /// launch and submit overhead.
     pub kernel_sum_ms: f64,
+    /// One size³ product per family and form (`--matmul-size`).
+    pub square_products: Vec<MatmulThroughput>,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -214,11 +234,37 @@ pub fn run(
         });
     }
 
-    // Each kernel of one step, alone: `kernel_reps` dispatches of it in one submit.
     let batch = options.kernel_batch.clamp(1, largest);
     let ops = vae.train_step(&data, perm, batch, &StepOptions::default());
+    // Each kernel in place: GPU timestamps between the dispatches of whole steps, the median of
+    // the repeats per dispatch.
+    let step_program = backend.prepare(&ops)?;
+    let mut in_place: Vec<Vec<f64>> = vec![Vec::new(); ops.len()];
+    for repeat in 0..options.repeats + 1 {
+        progress("kernels of a step, with GPU timestamps");
+        let Some(times) = backend.run_timed(&step_program, &frame(repeat, batch))? else {
+            break;
+        };
+        // The first replay warms up.
+        if repeat > 0 {
+            for (all, ms) in in_place.iter_mut().zip(times) {
+                all.push(ms);
+            }
+        }
+    }
+    let timestamps = in_place.iter().all(|t| !t.is_empty());
     let mut kernels = Vec::new();
     for (i, op) in ops.iter().enumerate() {
+        if timestamps {
+            kernels.push(KernelTiming {
+                kernel: backend.entry_point(op).to_string(),
+                op: op.describe(),
+                ms: median(&mut in_place[i]),
+                share: 0.0,
+            });
+            continue;
+        }
+        // No timestamps: each kernel alone, `kernel_reps` dispatches of it in one submit.
         progress(&format!(
             "kernel {}/{}: {}",
             i + 1,
@@ -244,7 +290,12 @@ pub fn run(
     for k in &mut kernels {
         k.share = k.ms / kernel_sum_ms;
     }
+    let square_products = match options.matmul_size {
+        Some(size) => matmul_throughput(backend, size, options.repeats, &mut progress)?,
+        None => Vec::new(),
+    };
     Ok(BenchReport {
+        square_products,
         adapter: backend.describe(),
         matmul: format!("{chosen:?}"),
         baseline_matmul: options.baseline.map(|b| format!("{b:?}")),
@@ -253,10 +304,89 @@ pub fn run(
         batches,
         kernel_batch: batch,
         kernels,
+        kernel_timing: if timestamps {
+            "GPU timestamps, in place within whole steps".to_string()
+        } else {
+            "wall clock, each kernel alone".to_string()
+        },
         startup_ms: startup_ms.unwrap_or(f64::NAN),
         data_bytes,
         kernel_sum_ms,
     })
+}
+
+/// Times one size × size × size product (C = A·B, A·Bᵀ and Aᵀ·B) under each matmul family the
+/// adapter runs: the median of `repeats` after one untimed run, device time where the adapter
+/// has timestamps inside passes.
+pub fn matmul_throughput(
+    backend: &mut GpuBackend,
+    size: usize,
+    repeats: usize,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<MatmulThroughput>, BackendError> {
+    let len = size * size;
+    let mut matrix = |label: &str| -> Result<View, BackendError> {
+        let id = backend.create_buffer(label, len)?;
+        let values: Vec<f32> = (0..len).map(|i| ((i % 13) as f32 - 6.0) / 8.0).collect();
+        backend.write_f32(id, 0, &values);
+        Ok(View::whole(id, len))
+    };
+    let (a, b, c) = (
+        matrix("matmul a")?,
+        matrix("matmul b")?,
+        matrix("matmul c")?,
+    );
+    let chosen = backend.matmul_strategy();
+    let mut families = vec![MatmulStrategy::Tiled, MatmulStrategy::Vec4];
+    if backend.has_subgroups() {
+        families.insert(0, MatmulStrategy::Subgroup);
+    }
+    let mut results = Vec::new();
+    for family in families {
+        backend.set_matmul_strategy(family)?;
+        for (form, trans_a, trans_b) in [
+            ("NT", false, true),
+            ("NN", false, false),
+            ("TN", true, false),
+        ] {
+            progress(&format!("{size}³ matmul {form}, {family:?} kernels"));
+            let op: Op = MatMul {
+                a,
+                b,
+                c,
+                m: size,
+                n: size,
+                k: size,
+                trans_a,
+                trans_b,
+                accumulate: false,
+                epilogue: None,
+            }
+            .into();
+            let program = backend.prepare(&[op])?;
+            let frame = Frame::default();
+            backend.run(&program, &frame)?;
+            let mut times = Vec::new();
+            for _ in 0..repeats.max(1) {
+                let device = backend.run_timed(&program, &frame)?;
+                let ms = match device {
+                    Some(ms) => ms[0],
+                    None => 1e3 * timed(backend, |b| b.run(&program, &frame))?,
+                };
+                times.push(ms);
+            }
+            let ms = median(&mut times);
+            results.push(MatmulThroughput {
+                family: format!("{family:?}").to_lowercase(),
+                form: form.to_string(),
+                size,
+                ms,
+                gflops: 2.0 * (size as f64).powi(3) / (ms * 1e6),
+            });
+        }
+    }
+    backend.set_matmul_strategy(chosen)?;
+    Ok(results)
 }
 
 impl BenchReport {
@@ -313,8 +443,8 @@ impl BenchReport {
         }
         let _ = writeln!(
             out,
-            "\nkernels of one step at batch {} (each timed alone):",
-            self.kernel_batch
+            "\nkernels of one step at batch {} ({}):",
+            self.kernel_batch, self.kernel_timing
         );
         let _ = writeln!(out, "{:>9} {:>6}  {:<18} op", "ms", "share", "kernel");
         for k in &self.kernels {
@@ -338,6 +468,21 @@ impl BenchReport {
             "{:>9.3}        sum of kernels{step}",
             self.kernel_sum_ms
         );
+        if !self.square_products.is_empty() {
+            let _ = writeln!(out, "\none square product per matmul family and form:");
+            let _ = writeln!(
+                out,
+                "{:>10} {:>5} {:>6} {:>10} {:>9}",
+                "family", "form", "size", "ms", "GFLOP/s"
+            );
+            for m in &self.square_products {
+                let _ = writeln!(
+                    out,
+                    "{:>10} {:>5} {:>6} {:>10.3} {:>9.1}",
+                    m.family, m.form, m.size, m.ms, m.gflops
+                );
+            }
+        }
         out
     }
 }

@@ -18,7 +18,9 @@ use vae_gpu::kernels::{
     SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
-use vae_gpu::tolerance::{relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION};
+use vae_gpu::tolerance::{
+    relative_error, ADAM_UPDATE, KERNEL_ELEMENTWISE, KERNEL_REDUCTION, KERNEL_TRANSCENDENTAL,
+};
 
 /// Elements before and after every output view: a kernel that writes past its view is caught.
 const HEAD: usize = 3;
@@ -731,7 +733,20 @@ fn gpu_gather_matches_cpu() {
         .iter()
         .map(|&b| b as f32 / 255.0)
         .collect();
-    assert_eq!(gpu, expected);
+    assert_bytes_scaled(&gpu, &expected, "gather");
+}
+
+/// `gpu` holds bytes / 255: WGSL's division is exact to 2.5 ULP, not correctly rounded (an
+/// NVIDIA H200 is 1 ULP off for some bytes), so each value is held to that.
+fn assert_bytes_scaled(gpu: &[f32], expected: &[f32], what: &str) {
+    assert_eq!(gpu.len(), expected.len(), "{what}");
+    for (i, (&g, &e)) in gpu.iter().zip(expected).enumerate() {
+        let bound = 2.5 * f32::EPSILON * e.abs();
+        assert!(
+            (g - e).abs() <= bound,
+            "{what}[{i}]: gpu {g}, bytes / 255 = {e}"
+        );
+    }
 }
 
 /// A data set in three shards of whole images (5, 5 and 3 images of 13 bytes: shards start
@@ -824,7 +839,7 @@ fn gpu_normal_matches_cpu_on_odd_lengths() {
             scale: 0.7,
         };
         pair.run(&[op.into()], &Frame::with_seed(77));
-        pair.check(&format!("normal n={n}"), out, KERNEL_ELEMENTWISE);
+        pair.check(&format!("normal n={n}"), out, KERNEL_TRANSCENDENTAL);
     }
 }
 
@@ -1279,7 +1294,7 @@ fn gpu_gather_repeats_images_like_cpu() {
             .iter()
             .map(|&b| b as f32 / 255.0)
             .collect();
-        assert_eq!(row, &expected[..], "row {r}");
+        assert_bytes_scaled(row, &expected, &format!("row {r}"));
     }
 }
 

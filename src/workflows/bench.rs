@@ -115,6 +115,8 @@ pub struct BenchReport {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// Device work before a batch size is timed.
+const WARMUP: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -194,11 +196,16 @@ pub fn run(
         }
         let mut step = 0;
         for program in &programs {
-            for _ in 0..options.warmup_steps {
+            // At least `warmup_steps`, and at least WARMUP of device work: an idle GPU runs at a
+            // fraction of its clock (an H200's first steps were 3.5-4.6x slower).
+            let warming = Instant::now();
+            let mut warm = 0;
+            while warm < options.warmup_steps || warming.elapsed() < WARMUP {
                 backend.run(program, &frame(step, batch))?;
+                backend.synchronize()?;
                 step += 1;
+                warm += 1;
                 if startup_ms.is_none() {
-                    backend.synchronize()?;
                     startup_ms = Some(started.elapsed().as_secs_f64() * 1e3);
                 }
             }

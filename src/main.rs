@@ -74,8 +74,9 @@ struct GpuArgs {
     /// Prefer an integrated (low-power) GPU over a discrete one
     #[arg(long, global = true, help_heading = "GPU options")]
     low_power: bool,
-    /// Matrix-multiply kernels: subgroup (needs subgroups of 8 or more), vec4 (register blocks)
-    /// or scalar everywhere [default: subgroup where the adapter has subgroups, else vec4]
+    /// Matrix-multiply kernels: subgroup (needs subgroups of 8 or more), vec4 (register blocks),
+    /// tiled (workgroup memory, for GPUs) or scalar everywhere [default: the fastest on this
+    /// adapter, timed once and cached; see `vae-gpu info`]
     #[arg(
         long,
         global = true,
@@ -146,8 +147,9 @@ enum Command {
     /// -log p(x), active latent units
     #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
-    /// Judge generated images with a classifier trained on the data: Fréchet distance of its
-    /// features to the test images', its confidence, and the share of each class
+    /// Judge generated images with a classifier trained on the data: the Fréchet distance
+    /// between its features of generated and of test images, its confidence, the share of each
+    /// class
     #[command(allow_negative_numbers = true)]
     Score(ScoreArgs),
     /// Draw test images above their reconstructions into a PNG

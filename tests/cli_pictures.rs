@@ -156,12 +156,16 @@ fn an_output_in_a_missing_folder_is_one_line() {
     }
     let dir = scratch("unwritable");
     let model = train(&dir, "bernoulli");
+    // A cache folder of its own: where the user's is not writable, a warning would be a line too.
+    let cache = dir.join("cache");
     let out = run(&[
         "sample",
         "--checkpoint",
         model.to_str().unwrap(),
         "--out",
         "/missing/dir/x.png",
+        "--cache",
+        cache.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -192,6 +192,14 @@ pub fn run<B: Backend>(
         &settings,
         |what| eprintln!("judging {what}"),
     )?;
+    let features = judge.config.feature_dim();
+    if report.n <= features {
+        eprintln!(
+            "note: {} images per side for {features} features: the covariances are singular and \
+             the distances noisy; compare them only at the same n",
+            report.n
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -114,3 +114,69 @@ fn matmul_tiled(
         store(row + 3u, col + j, acc3[j]);
     }
 }
+
+// The same product in 32 x 32 tiles of C, 8 x 8 invocations of 4 x 4 each, for products whose
+// 64 x 64 grid would leave most of a GPU idle (the small products of a training step at batch
+// 128: 4x the workgroups).
+const SMALL_TILE: u32 = 32u;
+
+var<workgroup> a_small: array<f32, 512>;
+var<workgroup> b_small: array<f32, 512>;
+
+@compute @workgroup_size(8, 8, 1)
+fn matmul_tiled_small(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let row0 = wid.y * SMALL_TILE;
+    let col0 = wid.x * SMALL_TILE;
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    for (var p0 = 0u; p0 < params.k; p0 += TILE_K) {
+        // 64 invocations, 512 values of each slice: eight rounds, neighbours on neighbouring
+        // addresses of the stored matrix.
+        for (var i = 0u; i < 8u; i++) {
+            let e = t + i * 64u;
+            if (params.trans_a != 0u) {
+                let p = e / SMALL_TILE;
+                let r = e % SMALL_TILE;
+                a_small[p * SMALL_TILE + r] = a_at(row0 + r, p0 + p);
+            } else {
+                let r = e / TILE_K;
+                let p = e % TILE_K;
+                a_small[p * SMALL_TILE + r] = a_at(row0 + r, p0 + p);
+            }
+            if (params.trans_b != 0u) {
+                let cc = e / TILE_K;
+                let p = e % TILE_K;
+                b_small[p * SMALL_TILE + cc] = b_at(p0 + p, col0 + cc);
+            } else {
+                let p = e / SMALL_TILE;
+                let cc = e % SMALL_TILE;
+                b_small[p * SMALL_TILE + cc] = b_at(p0 + p, col0 + cc);
+            }
+        }
+        workgroupBarrier();
+        for (var p = 0u; p < TILE_K; p++) {
+            let ar = p * SMALL_TILE + lid.y * PER_THREAD;
+            let bc = p * SMALL_TILE + lid.x * PER_THREAD;
+            let bv = vec4<f32>(b_small[bc], b_small[bc + 1u], b_small[bc + 2u], b_small[bc + 3u]);
+            acc0 = fma(vec4<f32>(a_small[ar]), bv, acc0);
+            acc1 = fma(vec4<f32>(a_small[ar + 1u]), bv, acc1);
+            acc2 = fma(vec4<f32>(a_small[ar + 2u]), bv, acc2);
+            acc3 = fma(vec4<f32>(a_small[ar + 3u]), bv, acc3);
+        }
+        workgroupBarrier();
+    }
+    let row = row0 + lid.y * PER_THREAD;
+    let col = col0 + lid.x * PER_THREAD;
+    for (var j = 0u; j < 4u; j++) {
+        store(row, col + j, acc0[j]);
+        store(row + 1u, col + j, acc1[j]);
+        store(row + 2u, col + j, acc2[j]);
+        store(row + 3u, col + j, acc3[j]);
+    }
+}

@@ -220,28 +220,21 @@ fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
     }
 }
 
-/// The workgroup-tiled kernels (for real GPUs) on every shape, transpose and offset: tiles of
-/// 64 x 64 x 16 and 32 x 32 x 16 straddled on every side, products smaller than a tile,
-/// accumulation.
+/// The workgroup-tiled kernel (for real GPUs) on every shape, transpose and offset: tiles of
+/// 64 x 64 x 16 straddled on every side, one product smaller than a tile, accumulation.
 #[test]
 fn gpu_tiled_matmul_matches_cpu_on_every_shape() {
     let Some(mut pair) = Pair::new() else { return };
     pair.gpu.set_matmul_strategy(MatmulStrategy::Tiled).unwrap();
-    // Small grids run 32 x 32 tiles; (1100, 1200, 37) has 18 x 19 tiles of 64 x 64.
     let shapes = ODD_SHAPES
         .into_iter()
         .chain(ALIGNED_SHAPES)
-        .chain([(65, 64, 17), (1100, 1200, 37)]);
-    for (i, (m, n, k)) in shapes.enumerate() {
-        let expected = if m.div_ceil(64) * n.div_ceil(64) < 128 {
-            "matmul_tiled_small"
-        } else {
-            "matmul_tiled"
-        };
+        .chain([(65, 64, 17)]);
+    for (i, shape) in shapes.enumerate() {
         for (ta, tb) in FORMS {
             for accumulate in [false, true] {
-                let entry = matmul_case(&mut pair, (m, n, k), ta, tb, accumulate, 5 * i as u64);
-                assert_eq!(entry, expected);
+                let entry = matmul_case(&mut pair, shape, ta, tb, accumulate, 5 * i as u64);
+                assert_eq!(entry, "matmul_tiled");
             }
         }
     }

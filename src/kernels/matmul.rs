@@ -82,24 +82,6 @@ static TILED: EntryPoint = EntryPoint {
     needs_subgroups: false,
     specializations: &[],
 };
-/// The tiled kernel in 32 x 32 tiles (8 x 8 invocations), for products whose 64 x 64 grid has
-/// fewer than `SMALL_GRID` workgroups.
-const TILED_SMALL_TILE: u32 = 32;
-const SMALL_GRID: u32 = 128;
-static TILED_SMALL: EntryPoint = EntryPoint {
-    module: &TILED_MODULE,
-    name: "matmul_tiled_small",
-    workgroup: Workgroup::Fixed([8, 8, 1]),
-    uniform: UNIFORM,
-    bindings: SCALAR_BINDINGS,
-    constants: &[
-        ("SMALL_TILE", TILED_SMALL_TILE),
-        ("TILE_K", 16),
-        ("PER_THREAD", 4),
-    ],
-    needs_subgroups: false,
-    specializations: &[],
-};
 
 const fn vec4(name: &'static str) -> EntryPoint {
     EntryPoint {
@@ -146,7 +128,6 @@ pub static SPEC: KernelSpec = KernelSpec {
         &SUBGROUP_NT,
         &SUBGROUP_TN,
         &TILED,
-        &TILED_SMALL,
     ],
 };
 
@@ -180,14 +161,7 @@ impl MatMul {
     pub fn entry_point(&self, strategy: MatmulStrategy) -> &'static EntryPoint {
         let (nn, nt, tn) = match strategy {
             MatmulStrategy::Scalar => return &SCALAR,
-            MatmulStrategy::Tiled => {
-                let grid = groups(self.n, TILED_TILE) * groups(self.m, TILED_TILE);
-                return if grid < SMALL_GRID {
-                    &TILED_SMALL
-                } else {
-                    &TILED
-                };
-            }
+            MatmulStrategy::Tiled => return &TILED,
             MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
             MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
         };
@@ -245,11 +219,6 @@ impl Kernel for MatMul {
             _ if std::ptr::eq(entry, &TILED) => (
                 1,
                 [groups(n, TILED_TILE), groups(m, TILED_TILE), 1],
-                vec![],
-            ),
-            _ if std::ptr::eq(entry, &TILED_SMALL) => (
-                1,
-                [groups(n, TILED_SMALL_TILE), groups(m, TILED_SMALL_TILE), 1],
                 vec![],
             ),
             Workgroup::Fixed([lanes, _, _]) => {

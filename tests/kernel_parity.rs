@@ -15,7 +15,7 @@ use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
     GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul,
     MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SoftmaxXent, SquareSums,
-    SumInto, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    SumInto, REDUCTION_LANES_GPU, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{
@@ -350,12 +350,18 @@ fn gpu_bias_act_backward_matches_cpu_for_every_activation() {
 #[test]
 fn gpu_column_sum_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
-    for (rows, cols) in ROW_SHAPES {
-        let x = input(&mut pair, rows * cols, 1.0, 6);
-        let out = output(&mut pair, cols);
-        let op = ColumnSum { x, out, rows, cols };
-        pair.run(&[op.into()], &Frame::default());
-        pair.check(&format!("column_sum {rows}x{cols}"), out, KERNEL_REDUCTION);
+    // One invocation per column (CPU adapters) and the GPUs' tree of 8 lanes per column.
+    for lanes in [1, REDUCTION_LANES_GPU] {
+        pair.gpu.set_reduction_lanes(lanes);
+        for (rows, cols) in ROW_SHAPES.into_iter().chain([(9, 33), (130, 400)]) {
+            let x = input(&mut pair, rows * cols, 1.0, 6);
+            let out = output(&mut pair, cols);
+            let op = ColumnSum { x, out, rows, cols };
+            let entry = pair.gpu.entry_point(&op.into());
+            pair.run(&[op.into()], &Frame::default());
+            let what = format!("column_sum {rows}x{cols} via {entry}");
+            pair.check(&what, out, KERNEL_REDUCTION);
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use wgpu::util::DeviceExt;
 
 use crate::backend::{check_op, Backend, BackendError};
 use crate::kernels::{
-    Launch, MatmulStrategy, Op, Tuning, Workgroup, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    Launch, MatmulStrategy, Op, Tuning, Workgroup, REDUCTION_LANES_GPU, SUBGROUP_LANES_CPU,
+    SUBGROUP_LANES_GPU,
 };
 use crate::ops::{BufferId, Frame};
 
@@ -84,6 +85,11 @@ impl GpuBackend {
                 SUBGROUP_LANES_GPU
             },
             fold_limit: context.limits.max_compute_workgroups_per_dimension,
+            reduction_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
+                1
+            } else {
+                REDUCTION_LANES_GPU
+            },
         };
         Self {
             context,
@@ -160,6 +166,12 @@ impl GpuBackend {
     /// Sets the workgroup width of the subgroup matmul kernels for programs prepared from now on.
     pub fn set_subgroup_lanes(&mut self, lanes: u32) {
         self.tuning.subgroup_lanes = lanes;
+    }
+
+    /// Sets the invocations per column of `column_sum` (1 or `REDUCTION_LANES_GPU`) for programs
+    /// prepared from now on.
+    pub fn set_reduction_lanes(&mut self, lanes: u32) {
+        self.tuning.reduction_lanes = lanes;
     }
 
     /// The WGSL entry point an op runs as on this device (for reports and tests).
@@ -532,10 +544,12 @@ impl Backend for GpuBackend {
         self.tuning
     }
 
-    /// Takes the matmul kernels and subgroup width; the fold limit stays the device's.
+    /// Takes the matmul kernels, subgroup width and reduction lanes; the fold limit stays the
+    /// device's.
     fn set_tuning(&mut self, tuning: Tuning) -> Result<(), BackendError> {
         self.set_matmul_strategy(tuning.matmul)?;
         self.tuning.subgroup_lanes = tuning.subgroup_lanes;
+        self.tuning.reduction_lanes = tuning.reduction_lanes;
         Ok(())
     }
 }

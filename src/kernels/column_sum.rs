@@ -18,9 +18,24 @@ static COLUMN_SUM: EntryPoint = EntryPoint {
     needs_subgroups: false,
     specializations: &[],
 };
+/// GPUs: 32 columns per workgroup, 8 invocations on each, their partial sums added in
+/// workgroup memory (`Tuning::reduction_lanes`).
+static COLUMN_SUM_TREE: EntryPoint = EntryPoint {
+    module: &MODULE,
+    name: "column_sum_tree",
+    workgroup: Workgroup::Fixed([32, 8, 1]),
+    uniform: &["rows", "cols", "x_offset", "out_offset"],
+    bindings: &[
+        Binding::read("x", Element::F32),
+        Binding::write("out", Element::F32),
+    ],
+    constants: &[("TREE_COLUMNS", 32), ("TREE_LANES", 8)],
+    needs_subgroups: false,
+    specializations: &[],
+};
 pub static SPEC: KernelSpec = KernelSpec {
     name: "column_sum",
-    entry_points: &[&COLUMN_SUM],
+    entry_points: &[&COLUMN_SUM, &COLUMN_SUM_TREE],
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,8 +58,12 @@ impl Kernel for ColumnSum {
         ]
     }
 
-    fn launch(&self, _tuning: &Tuning) -> Launch {
-        let entry = &COLUMN_SUM;
+    fn launch(&self, tuning: &Tuning) -> Launch {
+        let entry = if tuning.reduction_lanes > 1 {
+            &COLUMN_SUM_TREE
+        } else {
+            &COLUMN_SUM
+        };
         Launch {
             entry,
             uniform: entry.uniform_words(&[

@@ -220,7 +220,19 @@ pub struct Tuning {
     pub subgroup_lanes: u32,
     /// Workgroups per dispatch dimension before element-wise dispatches fold into two.
     pub fold_limit: u32,
+    /// Invocations that share a column of `column_sum`: 1 on CPU adapters (a SIMD lane per
+    /// column), `REDUCTION_LANES_GPU` on GPUs (more loads in flight, then a tree in workgroup
+    /// memory). Runs from before it existed summed with 1.
+    #[serde(default = "one_lane")]
+    pub reduction_lanes: u32,
 }
+
+fn one_lane() -> u32 {
+    1
+}
+
+/// Invocations per column of a column reduction on GPUs.
+pub const REDUCTION_LANES_GPU: u32 = 8;
 
 impl Default for Tuning {
     /// The kernels every adapter runs, unfolded up to the WebGPU limit.
@@ -229,6 +241,7 @@ impl Default for Tuning {
             matmul: MatmulStrategy::Vec4,
             subgroup_lanes: SUBGROUP_LANES_GPU,
             fold_limit: 65_535,
+            reduction_lanes: REDUCTION_LANES_GPU,
         }
     }
 }

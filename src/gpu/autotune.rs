@@ -185,15 +185,22 @@ fn warm_up(
     Ok(())
 }
 
+/// A buffer of `len` values for a product that is only timed: values of the size of real
+/// activations (zeros could take a fast path somewhere).
+pub fn timing_operand(
+    backend: &mut GpuBackend,
+    label: &str,
+    len: usize,
+) -> Result<View, BackendError> {
+    let id = backend.create_buffer(label, len)?;
+    let values: Vec<f32> = (0..len).map(|i| ((i % 17) as f32 - 8.0) / 16.0).collect();
+    backend.write_f32(id, 0, &values);
+    Ok(View::whole(id, len))
+}
+
 /// X·Wᵀ, dY·W and dYᵀ·X of a 784-400 layer at batch 128, on buffers of their own.
 fn layer_products(backend: &mut GpuBackend) -> Result<Vec<Op>, BackendError> {
-    let mut buffer = |label: &str, len: usize| -> Result<View, BackendError> {
-        let id = backend.create_buffer(label, len)?;
-        // Values of the size of real activations: zeros could take a fast path somewhere.
-        let values: Vec<f32> = (0..len).map(|i| ((i % 17) as f32 - 8.0) / 16.0).collect();
-        backend.write_f32(id, 0, &values);
-        Ok(View::whole(id, len))
-    };
+    let mut buffer = |label: &str, len: usize| timing_operand(backend, label, len);
     let x = buffer("timing: x", BATCH * INPUTS)?;
     let w = buffer("timing: w", OUTPUTS * INPUTS)?;
     let y = buffer("timing: y", BATCH * OUTPUTS)?;

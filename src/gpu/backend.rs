@@ -298,56 +298,11 @@ impl GpuBackend {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let staging = context.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("timestamps readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        context
-            .queue
-            .write_buffer(&self.frame, 0, bytemuck::bytes_of(frame));
-        let mut encoder = context
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("timed step"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("timed step"),
-                timestamp_writes: None,
-            });
-            pass.write_timestamp(&queries, 0);
-            for (i, dispatch) in program.dispatches.iter().enumerate() {
-                pass.set_pipeline(&dispatch.pipeline.pipeline);
-                pass.set_bind_group(0, &dispatch.bind_group, &[]);
-                let [x, y, z] = dispatch.workgroups;
-                pass.dispatch_workgroups(x, y, z);
-                pass.write_timestamp(&queries, i as u32 + 1);
-            }
-        }
+        let mut encoder = self.record(program, frame, Some(&queries));
         encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
-        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
-        context.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        context.wait_idle()?;
-        receiver
-            .recv()
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let ticks: Vec<u64> = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice(&view).to_vec()
-        };
-        staging.unmap();
-        context.check_errors()?;
-        let period_ns = f64::from(context.queue.get_timestamp_period());
+        let ticks: Vec<u64> = self.read_back(encoder, &resolved, 0, bytes)?;
+        self.context.check_errors()?;
+        let period_ns = f64::from(self.context.queue.get_timestamp_period());
         Ok(Some(
             ticks
                 .windows(2)
@@ -356,31 +311,61 @@ impl GpuBackend {
         ))
     }
 
-    fn read_words(
-        &mut self,
-        buffer: BufferId,
-        offset: usize,
-        len: usize,
-    ) -> Result<Vec<u32>, GpuError> {
-        if len == 0 {
-            return Ok(Vec::new());
+    /// Writes the frame and records every dispatch of the program into one compute pass (many
+    /// passes per submit are slow on lavapipe), with a timestamp before the first dispatch and
+    /// after each one when `queries` is given.
+    fn record(
+        &self,
+        program: &GpuProgram,
+        frame: &Frame,
+        queries: Option<&wgpu::QuerySet>,
+    ) -> wgpu::CommandEncoder {
+        let context = &self.context;
+        context
+            .queue
+            .write_buffer(&self.frame, 0, bytemuck::bytes_of(frame));
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("step"),
+                timestamp_writes: None,
+            });
+            if let Some(queries) = queries {
+                pass.write_timestamp(queries, 0);
+            }
+            for (i, dispatch) in program.dispatches.iter().enumerate() {
+                pass.set_pipeline(&dispatch.pipeline.pipeline);
+                pass.set_bind_group(0, &dispatch.bind_group, &[]);
+                let [x, y, z] = dispatch.workgroups;
+                pass.dispatch_workgroups(x, y, z);
+                if let Some(queries) = queries {
+                    pass.write_timestamp(queries, i as u32 + 1);
+                }
+            }
         }
-        let device = &self.context.device;
-        let size = (len * 4) as u64;
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        encoder
+    }
+
+    /// Appends to `encoder` a copy of `bytes` bytes of `source` from `offset` into a mappable
+    /// buffer, submits it, waits, and returns them.
+    fn read_back<T: bytemuck::Pod>(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        source: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<T>, GpuError> {
+        let staging = self.context.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size,
+            size: bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(
-            &self.buffers[buffer.0].buffer,
-            (offset * 4) as u64,
-            &staging,
-            0,
-            size,
-        );
+        encoder.copy_buffer_to_buffer(source, offset, &staging, 0, bytes);
         self.context.queue.submit([encoder.finish()]);
         let slice = staging.slice(..);
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -392,14 +377,35 @@ impl GpuBackend {
             .recv()
             .map_err(|e| GpuError::Readback(e.to_string()))?
             .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let words = {
+        let values = {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| GpuError::Readback(e.to_string()))?;
             bytemuck::cast_slice(&view).to_vec()
         };
         staging.unmap();
-        Ok(words)
+        Ok(values)
+    }
+
+    fn read_words(
+        &mut self,
+        buffer: BufferId,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<u32>, GpuError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let encoder = self
+            .context
+            .device
+            .create_command_encoder(&Default::default());
+        self.read_back(
+            encoder,
+            &self.buffers[buffer.0].buffer,
+            (offset * 4) as u64,
+            (len * 4) as u64,
+        )
     }
 
     fn check_range(&self, buffer: BufferId, offset: usize, len: usize) {
@@ -510,30 +516,9 @@ impl Backend for GpuBackend {
     }
 
     fn run(&mut self, program: &GpuProgram, frame: &Frame) -> Result<(), BackendError> {
-        let context = &self.context;
-        context
-            .queue
-            .write_buffer(&self.frame, 0, bytemuck::bytes_of(frame));
-        let mut encoder = context
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("step"),
-            });
-        {
-            // One pass for the whole program: many passes per submit are slow on lavapipe.
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("step"),
-                timestamp_writes: None,
-            });
-            for dispatch in &program.dispatches {
-                pass.set_pipeline(&dispatch.pipeline.pipeline);
-                pass.set_bind_group(0, &dispatch.bind_group, &[]);
-                let [x, y, z] = dispatch.workgroups;
-                pass.dispatch_workgroups(x, y, z);
-            }
-        }
-        context.queue.submit([encoder.finish()]);
-        Ok(context.check_errors()?)
+        let encoder = self.record(program, frame, None);
+        self.context.queue.submit([encoder.finish()]);
+        Ok(self.context.check_errors()?)
     }
 
     fn synchronize(&mut self) -> Result<(), BackendError> {

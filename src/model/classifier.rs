@@ -3,14 +3,13 @@
 //! bias + activation, Adam) and adds `softmax_xent`. Its penultimate layer's outputs are the
 //! features the Fréchet distance compares.
 
-use super::{DenseLayer, DenseParams, ParamTensor};
+use super::{init_dense_layers, DenseLayer, DenseParams, FlatAllocator, ParamTensor};
 use crate::backend::{Backend, BackendError};
 use crate::kernels::adam::HEALTHY;
 use crate::kernels::softmax_xent::CrossEntropy;
 use crate::kernels::{Activation, Adam, Op, SoftmaxXent, SumInto};
 use crate::model::DeviceData;
 use crate::ops::{BufferId, View};
-use crate::rng::PhiloxStream;
 
 /// The host Philox stream of the classifier's initial parameters.
 const CLASSIFIER_INIT_STREAM: u32 = 0x1D6E;
@@ -50,47 +49,31 @@ pub struct ClassifierLayout {
 
 impl ClassifierLayout {
     pub fn new(config: &ClassifierConfig) -> Self {
-        let mut len = 0;
-        let mut alloc = |count: usize| {
-            let offset = len;
-            len += count.div_ceil(4) * 4;
-            offset
-        };
         let widths: Vec<usize> = std::iter::once(config.input_dim)
             .chain(config.hidden.iter().copied())
             .chain([config.classes])
             .collect();
         let last = widths.len() - 2;
+        let mut flat = FlatAllocator::default();
         let mut layers = Vec::new();
         let mut tensors = Vec::new();
         for (i, pair) in widths.windows(2).enumerate() {
-            let layer = DenseLayer {
-                inputs: pair[0],
-                outputs: pair[1],
-                weight: alloc(pair[0] * pair[1]),
-                bias: alloc(pair[1]),
-                activation: if i == last {
-                    Activation::Identity
-                } else {
-                    Activation::Relu
-                },
+            let activation = if i == last {
+                Activation::Identity
+            } else {
+                Activation::Relu
             };
-            tensors.push(ParamTensor {
-                name: format!("layers.{}.weight", 2 * i),
-                shape: vec![layer.outputs, layer.inputs],
-                offset: layer.weight,
-            });
-            tensors.push(ParamTensor {
-                name: format!("layers.{}.bias", 2 * i),
-                shape: vec![layer.outputs],
-                offset: layer.bias,
-            });
+            let layer = flat.dense(pair[0], pair[1], activation);
+            tensors.extend(FlatAllocator::linear_tensors(
+                &format!("layers.{}", 2 * i),
+                &layer,
+            ));
             layers.push(layer);
         }
         Self {
             layers,
             tensors,
-            len,
+            len: flat.len,
         }
     }
 
@@ -98,15 +81,12 @@ impl ClassifierLayout {
     /// seeded Philox stream.
     pub fn init_parameters(&self, seed: u64) -> Vec<f32> {
         let mut params = vec![0.0f32; self.len];
-        let mut stream = PhiloxStream::new(seed, CLASSIFIER_INIT_STREAM);
-        for layer in &self.layers {
-            let bound = 1.0 / (layer.inputs as f32).sqrt();
-            let weights = layer.weight..layer.weight + layer.inputs * layer.outputs;
-            let biases = layer.bias..layer.bias + layer.outputs;
-            for i in weights.chain(biases) {
-                params[i] = (stream.next_unit() * 2.0 - 1.0) * bound;
-            }
-        }
+        init_dense_layers(
+            &mut params,
+            self.layers.iter(),
+            seed,
+            CLASSIFIER_INIT_STREAM,
+        );
         params
     }
 }

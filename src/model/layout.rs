@@ -52,20 +52,54 @@ pub struct ParamLayout {
     pub len: usize,
 }
 
-impl ParamLayout {
-    pub fn new(config: &VaeConfig) -> Self {
-        let mut len = 0;
-        let mut alloc = |count: usize| {
-            let offset = len;
-            len += count.div_ceil(ALIGN) * ALIGN;
-            offset
-        };
-        let mut layer = |inputs: usize, outputs: usize, activation: Activation| DenseLayer {
+/// Hands out aligned ranges of a flat parameter buffer, in order.
+#[derive(Default)]
+pub struct FlatAllocator {
+    /// Length so far, padding included.
+    pub len: usize,
+}
+
+impl FlatAllocator {
+    /// The offset of `count` new values (a multiple of `ALIGN`).
+    pub fn alloc(&mut self, count: usize) -> usize {
+        let offset = self.len;
+        self.len += count.div_ceil(ALIGN) * ALIGN;
+        offset
+    }
+
+    /// A dense layer's weight, then its bias.
+    pub fn dense(&mut self, inputs: usize, outputs: usize, activation: Activation) -> DenseLayer {
+        DenseLayer {
             inputs,
             outputs,
-            weight: alloc(inputs * outputs),
-            bias: alloc(outputs),
+            weight: self.alloc(inputs * outputs),
+            bias: self.alloc(outputs),
             activation,
+        }
+    }
+
+    /// The checkpoint tensors of a layer named as an `nn.Linear` at `prefix`.
+    pub fn linear_tensors(prefix: &str, layer: &DenseLayer) -> [ParamTensor; 2] {
+        [
+            ParamTensor {
+                name: format!("{prefix}.weight"),
+                shape: vec![layer.outputs, layer.inputs],
+                offset: layer.weight,
+            },
+            ParamTensor {
+                name: format!("{prefix}.bias"),
+                shape: vec![layer.outputs],
+                offset: layer.bias,
+            },
+        ]
+    }
+}
+
+impl ParamLayout {
+    pub fn new(config: &VaeConfig) -> Self {
+        let mut flat = FlatAllocator::default();
+        let mut layer = |inputs: usize, outputs: usize, activation: Activation| {
+            flat.dense(inputs, outputs, activation)
         };
         let l = config.latent;
         let mut encoder = Vec::new();
@@ -87,16 +121,7 @@ impl ParamLayout {
         // …), and separate mu / logvar heads, which are the two halves of the fused head here.
         let mut tensors = Vec::new();
         let mut linear = |prefix: String, layer: &DenseLayer| {
-            tensors.push(ParamTensor {
-                name: format!("{prefix}.weight"),
-                shape: vec![layer.outputs, layer.inputs],
-                offset: layer.weight,
-            });
-            tensors.push(ParamTensor {
-                name: format!("{prefix}.bias"),
-                shape: vec![layer.outputs],
-                offset: layer.bias,
-            });
+            tensors.extend(FlatAllocator::linear_tensors(&prefix, layer));
         };
         let (head, hidden) = encoder.split_last().expect("the encoder has a head");
         for (i, layer) in hidden.iter().enumerate() {
@@ -119,7 +144,7 @@ impl ParamLayout {
             });
         }
         let likelihood_logvar = config.likelihood.learns_variance().then(|| {
-            let offset = alloc(config.input_dim);
+            let offset = flat.alloc(config.input_dim);
             tensors.push(ParamTensor {
                 name: "likelihood.logvar".to_string(),
                 shape: vec![config.input_dim],
@@ -132,7 +157,7 @@ impl ParamLayout {
             decoder,
             tensors,
             likelihood_logvar,
-            len,
+            len: flat.len,
         }
     }
 

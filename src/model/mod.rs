@@ -12,8 +12,8 @@ mod weights;
 pub use classifier::{Classifier, ClassifierConfig, ClassifierLayout};
 pub use config::{ConfigError, Likelihood, LikelihoodKind, Sigma, VaeConfig};
 pub use dense::DenseParams;
-pub use init::init_parameters;
-pub use layout::{DenseLayer, ParamLayout, ParamTensor};
+pub use init::{init_dense_layers, init_parameters};
+pub use layout::{DenseLayer, FlatAllocator, ParamLayout, ParamTensor};
 pub use vae::{
     DataShard, DeviceData, Divergence, EvalSet, Metric, MetricValues, StepOptions, Vae,
     BINARIZE_STREAM, DECODER_DROPOUT_STREAM, ELBO_STREAM, ENCODER_DROPOUT_STREAM, EVAL_STREAM,

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
+use crate::gpu::autotune::timing_operand;
 use crate::gpu::GpuBackend;
 use crate::kernels::{MatMul, MatmulStrategy, Op};
 use crate::model::{init_parameters, DeviceData, StepOptions, Vae, VaeConfig};
@@ -332,12 +333,7 @@ pub fn matmul_throughput(
     progress: &mut impl FnMut(&str),
 ) -> Result<Vec<MatmulThroughput>, BackendError> {
     let len = size * size;
-    let mut matrix = |label: &str| -> Result<View, BackendError> {
-        let id = backend.create_buffer(label, len)?;
-        let values: Vec<f32> = (0..len).map(|i| ((i % 13) as f32 - 6.0) / 8.0).collect();
-        backend.write_f32(id, 0, &values);
-        Ok(View::whole(id, len))
-    };
+    let mut matrix = |label: &str| timing_operand(backend, label, len);
     let (a, b, c) = (
         matrix("matmul a")?,
         matrix("matmul b")?,

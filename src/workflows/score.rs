@@ -13,7 +13,7 @@ use crate::scores::{
     Gaussian,
 };
 
-use super::judge::{Judge, JudgeOnDevice, Seen};
+use super::judge::{Judge, Seen};
 use super::pictures::{OnDevice, PictureError};
 use super::sample::{sample_pixels, TrainedModel};
 
@@ -183,12 +183,11 @@ pub fn score<B: Backend>(
     let classes = judge.config.classes;
     let feature_dim = judge.config.feature_dim();
     let judge_on_device = judge.on_device(backend)?;
-    let look = |backend: &mut B, on: &JudgeOnDevice, images: &[u8]| on.look_at(backend, images);
 
     progress("the test images");
     let train = dataset.train_count;
     let test_images = pick(dataset, train..train + n);
-    let test_seen = look(backend, &judge_on_device, &test_images)?;
+    let test_seen = judge_on_device.look_at(backend, &test_images)?;
     let test_gaussian = Gaussian::fit(&test_seen.features, feature_dim);
     let test_labels: Vec<usize> = dataset.labels[train..train + n]
         .iter()
@@ -204,7 +203,7 @@ pub fn score<B: Backend>(
                 progress(&format!("samples, seed {}", settings.seed + r as u64));
                 let pixels =
                     sample_pixels(backend, model, n, settings.seed + r as u64, *temperature)?;
-                let seen = look(backend, &judge_on_device, &to_bytes(&pixels))?;
+                let seen = judge_on_device.look_at(backend, &to_bytes(&pixels))?;
                 runs.push(judge_set(&seen, &test_gaussian, feature_dim, classes));
             }
             let name = format!("samples (T = {temperature})");
@@ -212,7 +211,7 @@ pub fn score<B: Backend>(
 
             progress("reconstructions of the test images");
             let pixels = OnDevice::new(backend, model, dataset)?.test_reconstructions(n)?;
-            let seen = look(backend, &judge_on_device, &to_bytes(&pixels))?;
+            let seen = judge_on_device.look_at(backend, &to_bytes(&pixels))?;
             let run = judge_set(&seen, &test_gaussian, feature_dim, classes);
             sets.push(set_score(
                 "reconstructions".to_string(),
@@ -224,7 +223,7 @@ pub fn score<B: Backend>(
         Candidate::Images { name, images } => {
             progress(name);
             let dim = dataset.dim();
-            let seen = look(backend, &judge_on_device, &images[..n * dim])?;
+            let seen = judge_on_device.look_at(backend, &images[..n * dim])?;
             let run = judge_set(&seen, &test_gaussian, feature_dim, classes);
             sets.push(set_score(name.clone(), n, vec![run], &test_shares));
         }
@@ -241,7 +240,7 @@ pub fn score<B: Backend>(
         let mut order: Vec<u32> = (0..train as u32).collect();
         PhiloxStream::new(settings.seed + r as u64, FLOOR_STREAM).shuffle(&mut order);
         let images = pick(dataset, order[..drawn].iter().map(|&i| i as usize));
-        let seen = look(backend, &judge_on_device, &images)?;
+        let seen = judge_on_device.look_at(backend, &images)?;
         runs.push(judge_set(&seen, &test_gaussian, feature_dim, classes));
     }
     sets.push(set_score(

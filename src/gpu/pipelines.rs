@@ -37,14 +37,27 @@ impl Pipelines {
         }
         let module = self.modules.entry(entry.module.file).or_insert_with(|| {
             let composed = wgsl::compose(entry.module);
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(entry.module.file),
                 source: wgpu::ShaderSource::Wgsl(composed.source.into()),
-            })
+            };
+            // SAFETY: the only check left out is the loop counter naga adds to bound every loop;
+            // each loop in shaders/ runs to a count from the shape uniform or a constant, so none
+            // is infinite. Bounds and division checks stay. Without the counter Adam and the
+            // column sums ran 8-20% faster on lavapipe, a step ~4% faster.
+            unsafe { device.create_shader_module_trusted(descriptor, runtime_checks()) }
         });
         let pipeline = Rc::new(build(device, module, entry, overrides));
         self.built.insert(key, pipeline.clone());
         pipeline
+    }
+}
+
+/// Every check wgpu would add, but the loop bound (see the SAFETY note in `Pipelines::get`).
+fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+    wgpu::ShaderRuntimeChecks {
+        force_loop_bounding: false,
+        ..wgpu::ShaderRuntimeChecks::checked()
     }
 }
 

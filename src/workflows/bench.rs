@@ -75,6 +75,8 @@ pub struct KernelTiming {
     pub ms: f64,
     /// Of the sum of the step's kernel times.
     pub share: f64,
+    /// The same op under the baseline's matmul kernels, timed in alternation (GPU timestamps only).
+    pub baseline_ms: Option<f64>,
 }
 
 /// One square product under one matmul family.
@@ -111,6 +113,8 @@ pub struct BenchReport {
     /// Σ of the kernel times against the median step at the same batch size: the rest is
     /// launch and submit overhead.
     pub kernel_sum_ms: f64,
+    /// The same sum under the baseline's kernels, when they were timed alongside.
+    pub baseline_kernel_sum_ms: Option<f64>,
     /// One size³ product per family and form (`--matmul-size`).
     pub square_products: Vec<MatmulThroughput>,
 }
@@ -245,30 +249,44 @@ pub fn run(
     let batch = options.kernel_batch.clamp(1, largest);
     let ops = vae.train_step(&data, perm, batch, &StepOptions::default());
     // Each kernel in place: GPU timestamps between the dispatches of whole steps, the median of
-    // the repeats per dispatch.
-    let step_program = backend.prepare(&ops)?;
-    let mut in_place: Vec<Vec<f64>> = vec![Vec::new(); ops.len()];
-    for repeat in 0..options.repeats + 1 {
+    // the repeats per dispatch. With a baseline, its step is timed the same way in alternation,
+    // step by step, which holds a ratio steady on a machine whose speed drifts by 30% over
+    // seconds (whole-step timings do not).
+    let mut programs = vec![backend.prepare(&ops)?];
+    if let Some(baseline) = options.baseline {
+        backend.set_matmul_strategy(baseline)?;
+        let program = backend.prepare(&ops);
+        backend.set_matmul_strategy(chosen)?;
+        programs.push(program?);
+    }
+    let mut in_place: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); ops.len()]; programs.len()];
+    let mut timestamps = backend.has_dispatch_timestamps();
+    'repeats: for repeat in 0..options.repeats + 1 {
         progress("kernels of a step, with GPU timestamps");
-        let Some(times) = backend.run_timed(&step_program, &frame(repeat, batch))? else {
-            break;
-        };
-        // The first replay warms up.
-        if repeat > 0 {
-            for (all, ms) in in_place.iter_mut().zip(times) {
-                all.push(ms);
+        for (program, per_op) in programs.iter().zip(&mut in_place) {
+            let Some(times) = backend.run_timed(program, &frame(repeat, batch))? else {
+                timestamps = false;
+                break 'repeats;
+            };
+            // The first replay warms up.
+            if repeat > 0 {
+                for (all, ms) in per_op.iter_mut().zip(times) {
+                    all.push(ms);
+                }
             }
         }
     }
-    let timestamps = in_place.iter().all(|t| !t.is_empty());
     let mut kernels = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if timestamps {
+            let ms = median(&mut in_place[0][i]);
+            let baseline_ms = in_place.get_mut(1).map(|per_op| median(&mut per_op[i]));
             kernels.push(KernelTiming {
                 kernel: backend.entry_point(op).to_string(),
                 op: op.describe(),
-                ms: median(&mut in_place[i]),
+                ms,
                 share: 0.0,
+                baseline_ms,
             });
             continue;
         }
@@ -292,9 +310,11 @@ pub fn run(
             op: op.describe(),
             ms: median(&mut times),
             share: 0.0,
+            baseline_ms: None,
         });
     }
     let kernel_sum_ms: f64 = kernels.iter().map(|k| k.ms).sum();
+    let baseline_kernel_sum_ms = kernels.iter().map(|k| k.baseline_ms).sum::<Option<f64>>();
     for k in &mut kernels {
         k.share = k.ms / kernel_sum_ms;
     }
@@ -320,6 +340,7 @@ pub fn run(
         startup_ms: startup_ms.unwrap_or(f64::NAN),
         data_bytes,
         kernel_sum_ms,
+        baseline_kernel_sum_ms,
     })
 }
 
@@ -449,11 +470,24 @@ impl BenchReport {
             "\nkernels of one step at batch {} ({}):",
             self.kernel_batch, self.kernel_timing
         );
-        let _ = writeln!(out, "{:>9} {:>6}  {:<18} op", "ms", "share", "kernel");
-        for k in &self.kernels {
+        let compared = self.baseline_kernel_sum_ms.is_some();
+        if compared {
             let _ = writeln!(
                 out,
-                "{:>9.3} {:>5.1}%  {:<18} {}",
+                "{:>9} {:>6} {:>11} {:>8}  {:<18} op",
+                "ms", "share", "baseline ms", "speedup", "kernel"
+            );
+        } else {
+            let _ = writeln!(out, "{:>9} {:>6}  {:<18} op", "ms", "share", "kernel");
+        }
+        for k in &self.kernels {
+            let baseline = match k.baseline_ms {
+                Some(b) => format!(" {b:>11.3} {:>7.2}x", b / k.ms),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "{:>9.3} {:>5.1}%{baseline}  {:<18} {}",
                 k.ms,
                 100.0 * k.share,
                 k.kernel,
@@ -466,9 +500,13 @@ impl BenchReport {
             .find(|b| b.batch_size == self.kernel_batch)
             .map(|b| format!(" (median step at this batch: {:.2} ms)", b.step_ms_median))
             .unwrap_or_default();
+        let baseline_sum = match self.baseline_kernel_sum_ms {
+            Some(b) => format!(" {b:>11.3} {:>7.2}x", b / self.kernel_sum_ms),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{:>9.3}        sum of kernels{step}",
+            "{:>9.3}       {baseline_sum}  sum of kernels{step}",
             self.kernel_sum_ms
         );
         if !self.square_products.is_empty() {

@@ -58,6 +58,16 @@ pub trait Backend {
     /// Replays a program with this frame. The GPU only queues the work (one submit); reads wait.
     fn run(&mut self, program: &Self::Program, frame: &Frame) -> Result<(), BackendError>;
 
+    /// Replays several programs in order, each with its frame: the same work, and the same
+    /// results to the bit, as `run` on each in turn, in fewer submits where the backend can (the
+    /// GPU puts up to `gpu::FRAME_SLOTS` steps in one).
+    fn run_many(&mut self, steps: &[(&Self::Program, Frame)]) -> Result<(), BackendError> {
+        for (program, frame) in steps {
+            self.run(program, frame)?;
+        }
+        Ok(())
+    }
+
     /// Waits until every queued replay has finished (for timing).
     fn synchronize(&mut self) -> Result<(), BackendError>;
 

@@ -238,6 +238,10 @@ struct BenchArgs {
     /// Steps per timed repeat
     #[arg(long, default_value_t = 10)]
     steps: usize,
+    /// Steps recorded into one submit, as training does (1: a submit per step)
+    /// [default: all the steps of a repeat]
+    #[arg(long, value_name = "N")]
+    steps_per_submit: Option<usize>,
     /// Timed repeats (the median is reported)
     #[arg(long, default_value_t = 5)]
     repeats: usize,
@@ -568,6 +572,7 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs, process_start: std::time::Inst
         },
         batch_sizes: args.batch_sizes.0.clone(),
         steps: args.steps.max(1),
+        steps_per_submit: args.steps_per_submit.unwrap_or(args.steps).max(1),
         repeats: args.repeats.max(1),
         kernel_batch: args.kernel_batch.max(1),
         baseline: args.baseline,

@@ -18,6 +18,8 @@ struct Setup<B: Backend> {
     program: B::Program,
     /// Training images the permutation covers.
     images: usize,
+    data: DeviceData,
+    perm: View,
 }
 
 /// The model, the embedded data's first `images` training images and a shuffled permutation of
@@ -39,18 +41,16 @@ fn setup<B: Backend>(
     backend.write_u32(perm_buffer, 0, &perm);
     let vae = Vae::new(backend, config.clone(), rows).unwrap();
     vae.write_parameters(backend, &init_parameters(&vae.layout, seed));
+    let perm = View::whole(perm_buffer, images);
     let program = backend
-        .prepare(&vae.train_step(
-            &device_data,
-            View::whole(perm_buffer, images),
-            rows,
-            options,
-        ))
+        .prepare(&vae.train_step(&device_data, perm, rows, options))
         .unwrap();
     Setup {
         vae,
         program,
         images,
+        data: device_data,
+        perm,
     }
 }
 
@@ -135,6 +135,64 @@ fn one_training_step_with_every_option_matches_cpu() {
 }
 
 /// Gradients and updated parameters agree per tensor, and the step moved the parameters.
+/// Training steps queued several to a submit (`run_many`, past `FRAME_SLOTS` so that it splits)
+/// leave the model exactly as the same steps submitted one at a time: each step reads its own
+/// frame slot, full and tail programs interleaved.
+#[test]
+fn steps_in_one_submit_match_steps_one_by_one_to_the_bit() {
+    let Some(mut gpu) = common::gpu() else { return };
+    let config = VaeConfig {
+        hidden: vec![40],
+        latent: 6,
+        ..VaeConfig::mnist_default()
+    };
+    let adam = AdamConfig::default();
+    let steps = vae_gpu::gpu::FRAME_SLOTS + 7;
+    let mut run = |together: bool| {
+        let s = setup(&mut gpu, &config, 16, 100, 5, &StepOptions::default());
+        let tail = gpu
+            .prepare(
+                &s.vae
+                    .train_step(&s.data, s.perm, 5, &StepOptions::default()),
+            )
+            .unwrap();
+        let frames: Vec<(&_, Frame)> = (0..steps)
+            .map(|i| {
+                let program = if i % 3 == 2 { &tail } else { &s.program };
+                (program, frame(5, i as u32, (i * 13) % 80, &adam))
+            })
+            .collect();
+        if together {
+            gpu.run_many(&frames).unwrap();
+        } else {
+            for (program, f) in &frames {
+                gpu.run(program, f).unwrap();
+                gpu.synchronize().unwrap();
+            }
+        }
+        let parameters = s.vae.read_parameters(&mut gpu).unwrap();
+        let (m, v) = s.vae.read_moments(&mut gpu).unwrap();
+        let metrics: Vec<f32> = [Metric::StepBce, Metric::TrainBce, Metric::TrainKl]
+            .iter()
+            .map(|&metric| s.vae.read_metrics(&mut gpu).unwrap().get(metric))
+            .collect();
+        [parameters, m, v, metrics]
+    };
+    let one_by_one = run(false);
+    let together = run(true);
+    let names = ["parameters", "first moments", "second moments", "loss sums"];
+    for ((name, a), b) in names.iter().zip(&one_by_one).zip(&together) {
+        let differing = a
+            .iter()
+            .zip(b)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
+        assert_eq!(differing, 0, "{name}: {differing} of {} differ", a.len());
+    }
+    // The steps did something.
+    assert!(one_by_one[3][1] > 0.0);
+}
+
 fn check_step(
     gpu: &mut vae_gpu::gpu::GpuBackend,
     cpu: &mut CpuBackend,

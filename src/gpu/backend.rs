@@ -1,6 +1,6 @@
 //! `Backend` on the GPU: buffers on the device, op lists turned once into bound dispatches (from
-//! each kernel's own declaration), and a replay that records every dispatch of a step into one
-//! compute pass and submits once.
+//! each kernel's own declaration), and replays that record every dispatch of one or several steps
+//! into one compute pass and submit once, each step reading its own slot of the frame buffer.
 
 use std::rc::Rc;
 
@@ -44,7 +44,12 @@ pub struct GpuBackend {
     context: GpuContext,
     pipelines: Pipelines,
     buffers: Vec<DeviceBuffer>,
-    frame: wgpu::Buffer,
+    /// `FRAME_SLOTS` frames, `frame_stride` bytes apart: step i of a submit reads slot i.
+    frames: wgpu::Buffer,
+    frame_stride: u64,
+    /// The last submit of `run_many`: the next one waits for it before returning, so that at
+    /// most two are queued and the host's progress follows the device's.
+    in_flight: Option<wgpu::SubmissionIndex>,
     /// Bound where an op leaves an optional operand out, one per binding number (a buffer bound
     /// twice in a dispatch, once read-only and once writable, is a validation error).
     dummies: Vec<wgpu::Buffer>,
@@ -52,6 +57,10 @@ pub struct GpuBackend {
     /// A smaller buffer limit than the device's, in bytes, set by tests (`set_buffer_limit`).
     buffer_limit: Option<u64>,
 }
+
+/// Steps one submit can hold (`run_many` splits longer lists).
+pub const FRAME_SLOTS: usize = 64;
+const FRAME_BYTES: u64 = std::mem::size_of::<Frame>() as u64;
 
 /// Buffers are padded to 16 bytes so that vec4 views of them are whole.
 fn padded_bytes(len: usize) -> u64 {
@@ -70,9 +79,11 @@ impl GpuBackend {
     }
 
     pub fn new(context: GpuContext) -> Self {
-        let frame = context.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("frame"),
-            size: std::mem::size_of::<Frame>() as u64,
+        let alignment = u64::from(context.limits.min_uniform_buffer_offset_alignment);
+        let frame_stride = FRAME_BYTES.div_ceil(alignment) * alignment;
+        let frames = context.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("frames"),
+            size: frame_stride * FRAME_SLOTS as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -95,7 +106,9 @@ impl GpuBackend {
             context,
             pipelines: Pipelines::default(),
             buffers: Vec::new(),
-            frame,
+            frames,
+            frame_stride,
+            in_flight: None,
             dummies: Vec::new(),
             tuning,
             buffer_limit: None,
@@ -234,7 +247,11 @@ impl GpuBackend {
             },
             wgpu::BindGroupEntry {
                 binding: 1,
-                resource: self.frame.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &self.frames,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(FRAME_BYTES),
+                }),
             },
         ];
         let operands = op.kernel().operands();
@@ -298,7 +315,7 @@ impl GpuBackend {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let mut encoder = self.record(program, frame, Some(&queries));
+        let mut encoder = self.record(&[(program, *frame)], Some(&queries));
         encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
         let ticks: Vec<u64> = self.read_back(encoder, &resolved, 0, bytes)?;
         self.context.check_errors()?;
@@ -311,39 +328,49 @@ impl GpuBackend {
         ))
     }
 
-    /// Writes the frame and records every dispatch of the program into one compute pass (many
-    /// passes per submit are slow on lavapipe), with a timestamp before the first dispatch and
-    /// after each one when `queries` is given.
+    /// Writes the steps' frames (step i into slot i) and records every dispatch of the steps, in
+    /// order, into one compute pass (many passes per submit are slow on lavapipe), with a
+    /// timestamp before the first dispatch and after each one when `queries` is given (one step).
     fn record(
         &self,
-        program: &GpuProgram,
-        frame: &Frame,
+        steps: &[(&GpuProgram, Frame)],
         queries: Option<&wgpu::QuerySet>,
     ) -> wgpu::CommandEncoder {
+        assert!(
+            steps.len() <= FRAME_SLOTS,
+            "{} steps in one submit",
+            steps.len()
+        );
         let context = &self.context;
-        context
-            .queue
-            .write_buffer(&self.frame, 0, bytemuck::bytes_of(frame));
+        let stride = self.frame_stride as usize;
+        let mut slots = vec![0u8; stride * steps.len()];
+        for (slot, (_, frame)) in slots.chunks_mut(stride).zip(steps) {
+            slot[..FRAME_BYTES as usize].copy_from_slice(bytemuck::bytes_of(frame));
+        }
+        context.queue.write_buffer(&self.frames, 0, &slots);
         let mut encoder = context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("step"),
+                label: Some("steps"),
             });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("step"),
+                label: Some("steps"),
                 timestamp_writes: None,
             });
             if let Some(queries) = queries {
                 pass.write_timestamp(queries, 0);
             }
-            for (i, dispatch) in program.dispatches.iter().enumerate() {
-                pass.set_pipeline(&dispatch.pipeline.pipeline);
-                pass.set_bind_group(0, &dispatch.bind_group, &[]);
-                let [x, y, z] = dispatch.workgroups;
-                pass.dispatch_workgroups(x, y, z);
-                if let Some(queries) = queries {
-                    pass.write_timestamp(queries, i as u32 + 1);
+            for (slot, (program, _)) in steps.iter().enumerate() {
+                let offset = (slot * stride) as u32;
+                for (i, dispatch) in program.dispatches.iter().enumerate() {
+                    pass.set_pipeline(&dispatch.pipeline.pipeline);
+                    pass.set_bind_group(0, &dispatch.bind_group, &[offset]);
+                    let [x, y, z] = dispatch.workgroups;
+                    pass.dispatch_workgroups(x, y, z);
+                    if let Some(queries) = queries {
+                        pass.write_timestamp(queries, i as u32 + 1);
+                    }
                 }
             }
         }
@@ -516,8 +543,26 @@ impl Backend for GpuBackend {
     }
 
     fn run(&mut self, program: &GpuProgram, frame: &Frame) -> Result<(), BackendError> {
-        let encoder = self.record(program, frame, None);
-        self.context.queue.submit([encoder.finish()]);
+        self.run_many(&[(program, *frame)])
+    }
+
+    /// Up to `FRAME_SLOTS` steps per submit, each reading its own frame slot.
+    fn run_many(&mut self, steps: &[(&GpuProgram, Frame)]) -> Result<(), BackendError> {
+        for chunk in steps.chunks(FRAME_SLOTS) {
+            let encoder = self.record(chunk, None);
+            let submitted = self.context.queue.submit([encoder.finish()]);
+            // The device works on this submit while the host records the next one; without the
+            // wait the host would queue a whole epoch before its first progress read-back.
+            if let Some(previous) = self.in_flight.replace(submitted) {
+                self.context
+                    .device
+                    .poll(wgpu::PollType::Wait {
+                        submission_index: Some(previous),
+                        timeout: None,
+                    })
+                    .map_err(|e| GpuError::Device(e.to_string()))?;
+            }
+        }
         Ok(self.context.check_errors()?)
     }
 

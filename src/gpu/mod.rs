@@ -6,7 +6,7 @@ mod backend;
 mod context;
 mod pipelines;
 
-pub use backend::{GpuBackend, GpuProgram};
+pub use backend::{GpuBackend, GpuProgram, FRAME_SLOTS};
 pub use context::{
     list_adapters, silence_device_select_layer, AdapterSummary, BackendChoice, GpuContext,
     GpuError, GpuOptions, ADAPTER_ENV, BACKEND_ENV,

@@ -2,7 +2,8 @@
 //! (`kernels::EntryPoint`) on first use and kept for the life of the device.
 //!
 //! Every kernel binds the same way: binding 0 its shape uniform, binding 1 the shared `Frame`
-//! uniform, bindings 2.. its storage buffers in declaration order.
+//! uniform (at a dynamic offset: the step's slot), bindings 2.. its storage buffers in declaration
+//! order.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -61,13 +62,17 @@ fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
     }
 }
 
-fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+fn layout_entry(
+    binding: u32,
+    ty: wgpu::BufferBindingType,
+    has_dynamic_offset: bool,
+) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty,
-            has_dynamic_offset: false,
+            has_dynamic_offset,
             min_binding_size: None,
         },
         count: None,
@@ -81,11 +86,15 @@ fn build(
     overrides: &[(&'static str, u32)],
 ) -> Pipeline {
     let uniform = wgpu::BufferBindingType::Uniform;
-    let mut entries = vec![layout_entry(0, uniform), layout_entry(1, uniform)];
+    // The frame is bound at a dynamic offset: one slot per step of a multi-step submit.
+    let mut entries = vec![
+        layout_entry(0, uniform, false),
+        layout_entry(1, uniform, true),
+    ];
     for (i, binding) in entry.bindings.iter().enumerate() {
         let read_only = binding.access == Access::Read;
         let storage = wgpu::BufferBindingType::Storage { read_only };
-        entries.push(layout_entry(2 + i as u32, storage));
+        entries.push(layout_entry(2 + i as u32, storage, false));
     }
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some(entry.name),

@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub warmup_steps: usize,
     /// Steps per timed repeat.
     pub steps: usize,
+    /// Steps per submit within a repeat.
+    pub steps_per_submit: usize,
     pub repeats: usize,
     /// Batch size of the per-kernel breakdown.
     pub kernel_batch: usize,
@@ -41,6 +43,7 @@ impl Default for BenchOptions {
             batch_sizes: vec![64, 128, 256, 512],
             warmup_steps: 3,
             steps: 10,
+            steps_per_submit: 10,
             repeats: 5,
             kernel_batch: 128,
             kernel_reps: 10,
@@ -100,6 +103,9 @@ pub struct BenchReport {
     pub model: String,
     pub parameters: usize,
     pub batches: Vec<BatchTiming>,
+    /// Steps per timed repeat, and per submit within it.
+    pub steps: usize,
+    pub steps_per_submit: usize,
     pub kernel_batch: usize,
     pub kernels: Vec<KernelTiming>,
     /// How the kernels were timed: GPU timestamps in place within whole steps, or the wall clock
@@ -222,10 +228,13 @@ pub fn run(
         let mut per_step = vec![Vec::new(); programs.len()];
         for _ in 0..options.repeats {
             for (program, times) in programs.iter().zip(&mut per_step) {
+                let steps: Vec<_> = (step..step + options.steps)
+                    .map(|s| (program, frame(s, batch)))
+                    .collect();
+                step += options.steps;
                 let seconds = timed(backend, |b| {
-                    for _ in 0..options.steps {
-                        b.run(program, &frame(step, batch))?;
-                        step += 1;
+                    for chunk in steps.chunks(options.steps_per_submit) {
+                        b.run_many(chunk)?;
                     }
                     Ok(())
                 })?;
@@ -330,6 +339,8 @@ pub fn run(
         model: config.describe(),
         parameters: vae.layout.parameter_count(),
         batches,
+        steps: options.steps,
+        steps_per_submit: options.steps_per_submit.min(options.steps),
         kernel_batch: batch,
         kernels,
         kernel_timing: if timestamps {
@@ -438,6 +449,11 @@ impl BenchReport {
         if let Some(baseline) = &self.baseline_matmul {
             let _ = writeln!(out, "baseline matmul (timed alongside): {baseline}");
         }
+        let _ = writeln!(
+            out,
+            "steps: {} per timed repeat, {} per submit",
+            self.steps, self.steps_per_submit
+        );
         let _ = writeln!(
             out,
             "\n{:>6} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8} {:>10}",

@@ -18,6 +18,11 @@ pub use super::options::{EarlyStopping, TrainOptions};
 /// Host Philox streams of the per-epoch shuffles (epoch number added) and of the validation split.
 const SHUFFLE_STREAM: u32 = 0x5000;
 const VALIDATION_STREAM: u32 = 0x7A1;
+/// Device work one submit of training steps aims at: long enough that a submit's fixed cost
+/// vanishes, short enough that progress and read-backs follow the device closely.
+const SUBMIT_SECONDS: f64 = 0.05;
+/// Most training steps per submit.
+const MAX_STEPS_PER_SUBMIT: usize = 64;
 /// Rows per evaluation replay.
 pub const EVAL_BATCH: usize = 500;
 /// A latent dimension is active when its posterior mean varies over the data by more than this
@@ -215,6 +220,9 @@ pub struct Trainer<B: Backend> {
     test: HeldOut<B::Program>,
     /// Seconds between progress read-backs (each one waits for the device).
     pub report_interval: f64,
+    /// Training steps per submit: starts at 1 and follows the measured step time towards
+    /// `SUBMIT_SECONDS` of work (the results are the same to the bit whatever it is).
+    steps_per_submit: usize,
 }
 
 impl<B: Backend> Trainer<B> {
@@ -292,6 +300,7 @@ impl<B: Backend> Trainer<B> {
             validation,
             test,
             report_interval: 0.5,
+            steps_per_submit: 1,
         })
     }
 
@@ -347,12 +356,33 @@ impl<B: Backend> Trainer<B> {
 
         let mut last_report = Instant::now();
         let mut last_frame = Frame::default();
-        for batch in 0..self.train.count {
-            let (program, start) = self.train.get(batch);
-            last_frame = self.train_frame(start);
-            self.backend.run(program, &last_frame)?;
-            self.state.steps += 1;
-            let last = batch + 1 == self.train.count;
+        let mut batch = 0;
+        // Steps in the submit that the last `run_many` waited for.
+        let mut waited_for = None;
+        while batch < self.train.count {
+            // A chunk of steps, one submit: each step its own frame.
+            let chunk_started = Instant::now();
+            let chunk = self.steps_per_submit.min(self.train.count - batch);
+            let mut steps = Vec::with_capacity(chunk);
+            let mut start = 0;
+            for b in batch..batch + chunk {
+                let (program, first_row) = self.train.get(b);
+                start = first_row;
+                last_frame = self.train_frame(first_row);
+                steps.push((program, last_frame));
+                self.state.steps += 1;
+            }
+            self.backend.run_many(&steps)?;
+            batch += chunk;
+            // `run_many` returned once the device had finished the previous submit: the time it
+            // took is about that submit's device time.
+            if let Some(previous) = waited_for {
+                let step_seconds = chunk_started.elapsed().as_secs_f64() / previous as f64;
+                let wanted = (SUBMIT_SECONDS / step_seconds.max(1e-6)) as usize;
+                self.steps_per_submit = wanted.clamp(1, (2 * chunk).min(MAX_STEPS_PER_SUBMIT));
+            }
+            waited_for = Some(chunk);
+            let last = batch == self.train.count;
             let mut loss = None;
             if last || last_report.elapsed().as_secs_f64() >= self.report_interval {
                 self.check_parameters(epoch, last_frame.lr)?;
@@ -376,19 +406,22 @@ impl<B: Backend> Trainer<B> {
                 loss = Some(value);
                 last_report = Instant::now();
             }
-            progress.step(epoch, batch + 1, self.train.count, loss);
+            progress.step(epoch, batch, self.train.count, loss);
         }
         self.backend.synchronize()?;
         let train_seconds = started.elapsed().as_secs_f64();
 
         for held_out in self.validation.iter().chain([&self.test]) {
-            for batch in 0..held_out.batches.count {
-                let (program, start) = held_out.batches.get(batch);
-                let mut frame = Frame::with_seed(self.options.seed);
-                frame.step = batch as u32;
-                frame.batch_start = start as u32;
-                self.backend.run(program, &frame)?;
-            }
+            let steps: Vec<_> = (0..held_out.batches.count)
+                .map(|batch| {
+                    let (program, start) = held_out.batches.get(batch);
+                    let mut frame = Frame::with_seed(self.options.seed);
+                    frame.step = batch as u32;
+                    frame.batch_start = start as u32;
+                    (program, frame)
+                })
+                .collect();
+            self.backend.run_many(&steps)?;
         }
         let m = self.vae.read_metrics(&mut self.backend)?;
         let per = |sum: f32, n: usize| f64::from(sum) / n.max(1) as f64;

@@ -23,16 +23,17 @@ override NORMALIZED: u32 = 0u;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 // One workgroup per row: a strided pass over the columns, then a tree over the workgroup.
-@compute @workgroup_size(ROW_WORKGROUP)
+@compute @workgroup_size(ROW_LANES)
 fn bce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = wid.x;
     var sum = 0.0;
-    for (var j = lid; j < params.cols; j += ROW_WORKGROUP) {
+    for (var j = lid; j < params.cols; j += ROW_LANES) {
         let i = r * params.cols + j;
         let l = logits[params.logits_offset + i];
         let x = targets[params.targets_offset + i];
-        var nll = bce_term(l, x);
-        var slope = sigmoid_of(l) - x;
+        let e = exp(-abs(l));
+        var nll = bce_term(l, x, e);
+        var slope = sigmoid_of(l, e) - x;
         if (NORMALIZED != 0u) {
             nll -= cb_log_normalizer(l);
             slope -= cb_log_normalizer_slope(l);

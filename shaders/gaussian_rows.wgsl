@@ -29,11 +29,11 @@ const LOGVAR_FLOOR: f32 = -13.815511;
 @group(0) @binding(6) var<storage, read_write> grad_logvar: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(ROW_WORKGROUP)
+@compute @workgroup_size(ROW_LANES)
 fn gaussian_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = wid.x;
     var sum = 0.0;
-    for (var j = lid; j < params.cols; j += ROW_WORKGROUP) {
+    for (var j = lid; j < params.cols; j += ROW_LANES) {
         let i = r * params.cols + j;
         let mu = mean[params.mean_offset + i];
         let x = targets[params.targets_offset + i];

@@ -252,6 +252,12 @@ struct BenchArgs {
     /// report the speed-up
     #[arg(long, value_enum)]
     baseline: Option<MatmulStrategy>,
+    /// Also time each step with the WGSL files in DIR in place of the built-in ones of the same
+    /// name (say, shaders/ of an older checkout, or a kernel edit), alternating with the built-in
+    /// ones, per step and per kernel. The files are trusted as the built-in ones are: every loop
+    /// must end
+    #[arg(long, value_name = "DIR")]
+    baseline_shaders: Option<std::path::PathBuf>,
     /// Also time one N×N×N product (forward, input- and weight-gradient forms) under each matmul
     /// family the adapter runs, in GFLOP/s
     #[arg(long, value_name = "N")]
@@ -576,6 +582,7 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs, process_start: std::time::Inst
         repeats: args.repeats.max(1),
         kernel_batch: args.kernel_batch.max(1),
         baseline: args.baseline,
+        baseline_shaders: args.baseline_shaders.clone(),
         process_start: Some(process_start),
         matmul_size: args.matmul_size,
         ..BenchOptions::default()
@@ -588,6 +595,13 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs, process_start: std::time::Inst
             .set_matmul_strategy(baseline)
             .context("--baseline")?;
         backend.set_matmul_strategy(chosen)?;
+    }
+    if let Some(dir) = &args.baseline_shaders {
+        // A folder that is missing, or holds a file no kernel uses, fails here in one line.
+        backend
+            .set_shader_dir(Some(dir))
+            .context("--baseline-shaders")?;
+        backend.set_shader_dir(None)?;
     }
     let dataset = Dataset::embedded();
     let report = bench::run(&mut backend, &dataset, &options, |what| {

@@ -15,7 +15,8 @@ use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
     GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul,
     MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SoftmaxXent, SquareSums,
-    SumInto, REDUCTION_LANES_GPU, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    SumInto, REDUCTION_LANES_GPU, ROW_LANES_CPU, ROW_LANES_GPU, SUBGROUP_LANES_CPU,
+    SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{
@@ -511,10 +512,19 @@ fn gpu_kl_backward_matches_cpu() {
     }
 }
 
+/// Every row shape under both widths of the per-row sums: one SIMD vector (CPU adapters) and
+/// `ROW_LANES_GPU`.
+fn row_cases() -> impl Iterator<Item = (u32, (usize, usize))> {
+    [ROW_LANES_CPU, ROW_LANES_GPU]
+        .into_iter()
+        .flat_map(|lanes| ROW_SHAPES.into_iter().map(move |shape| (lanes, shape)))
+}
+
 #[test]
 fn gpu_bce_rows_and_gradient_match_cpu() {
     let Some(mut pair) = Pair::new() else { return };
-    for (rows, cols) in ROW_SHAPES {
+    for (lanes, (rows, cols)) in row_cases() {
+        pair.gpu.set_row_lanes(lanes);
         for with_grad in [true, false] {
             // Logits up to ±40 reach the regions where a naive formula overflows or cancels.
             let logits = input(&mut pair, rows * cols, 40.0, 15);
@@ -537,7 +547,7 @@ fn gpu_bce_rows_and_gradient_match_cpu() {
             let mut frame = Frame::with_seed(0);
             frame.grad_scale = 0.25;
             pair.run(&[op.into()], &frame);
-            let what = format!("bce_rows {rows}x{cols}");
+            let what = format!("bce_rows {rows}x{cols} lanes={lanes}");
             pair.check(&what, out, KERNEL_REDUCTION);
             if with_grad {
                 pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
@@ -1307,7 +1317,8 @@ fn gpu_gather_repeats_images_like_cpu() {
 #[test]
 fn gpu_gaussian_rows_match_cpu_with_fixed_and_learned_variances() {
     let Some(mut pair) = Pair::new() else { return };
-    for (rows, cols) in ROW_SHAPES {
+    for (lanes, (rows, cols)) in row_cases() {
+        pair.gpu.set_row_lanes(lanes);
         // Log-variances from below the floor (-13.8) to 3: the floor and its zero slope act too.
         let logvar: Vec<f32> = random(cols, 1.0, 90)
             .iter()
@@ -1342,7 +1353,7 @@ fn gpu_gaussian_rows_match_cpu_with_fixed_and_learned_variances() {
             let mut frame = Frame::with_seed(0);
             frame.grad_scale = 0.5;
             pair.run(&[op.into()], &frame);
-            let what = format!("gaussian_rows {rows}x{cols} learned={learned}");
+            let what = format!("gaussian_rows {rows}x{cols} learned={learned} lanes={lanes}");
             pair.check(&what, out, KERNEL_REDUCTION);
             pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
             if learned {

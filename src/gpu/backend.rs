@@ -8,8 +8,8 @@ use wgpu::util::DeviceExt;
 
 use crate::backend::{check_op, Backend, BackendError};
 use crate::kernels::{
-    Launch, MatmulStrategy, Op, Tuning, Workgroup, REDUCTION_LANES_GPU, SUBGROUP_LANES_CPU,
-    SUBGROUP_LANES_GPU,
+    Launch, MatmulStrategy, Op, Tuning, Workgroup, REDUCTION_LANES_GPU, ROW_LANES_CPU,
+    ROW_LANES_GPU, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use crate::ops::{BufferId, Frame};
 
@@ -56,6 +56,8 @@ pub struct GpuBackend {
     tuning: Tuning,
     /// A smaller buffer limit than the device's, in bytes, set by tests (`set_buffer_limit`).
     buffer_limit: Option<u64>,
+    /// WGSL files read from here instead of the embedded ones (`set_shader_dir`).
+    shader_dir: Option<std::path::PathBuf>,
 }
 
 /// Steps one submit can hold (`run_many` splits longer lists).
@@ -101,6 +103,11 @@ impl GpuBackend {
             } else {
                 REDUCTION_LANES_GPU
             },
+            row_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
+                ROW_LANES_CPU
+            } else {
+                ROW_LANES_GPU
+            },
         };
         Self {
             context,
@@ -112,6 +119,7 @@ impl GpuBackend {
             dummies: Vec::new(),
             tuning,
             buffer_limit: None,
+            shader_dir: None,
         }
     }
 
@@ -176,9 +184,48 @@ impl GpuBackend {
         self.tuning.matmul
     }
 
+    /// Reads the WGSL files that `dir` holds in place of the embedded ones of the same name, for
+    /// programs prepared from now on (`None`: the embedded shaders again). Fails on a file there
+    /// that names no shader, so that a misspelt edit is not silently left out.
+    pub fn set_shader_dir(&mut self, dir: Option<&std::path::Path>) -> Result<(), GpuError> {
+        if let Some(dir) = dir {
+            let known = crate::kernels::wgsl::shader_files(
+                crate::kernels::ALL_KERNELS
+                    .iter()
+                    .flat_map(|k| k.entry_points.iter().map(|e| e.module)),
+            );
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| GpuError::Unsupported(format!("{}: {e}", dir.display())))?;
+            for entry in entries {
+                let entry =
+                    entry.map_err(|e| GpuError::Unsupported(format!("{}: {e}", dir.display())))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".wgsl") && !known.contains(&name.as_str()) {
+                    return Err(GpuError::Unsupported(format!(
+                        "{}: no kernel uses a shader named {name} (known: {})",
+                        dir.display(),
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        self.shader_dir = dir.map(std::path::Path::to_path_buf);
+        Ok(())
+    }
+
     /// Sets the workgroup width of the subgroup matmul kernels for programs prepared from now on.
     pub fn set_subgroup_lanes(&mut self, lanes: u32) {
         self.tuning.subgroup_lanes = lanes;
+    }
+
+    /// Sets the invocations per row of `bce_rows` and `gaussian_rows` (a power of 2 up to
+    /// `ROW_LANES_GPU`) for programs prepared from now on.
+    pub fn set_row_lanes(&mut self, lanes: u32) {
+        assert!(
+            lanes.is_power_of_two() && lanes <= ROW_LANES_GPU,
+            "row lanes {lanes}"
+        );
+        self.tuning.row_lanes = lanes;
     }
 
     /// Sets the invocations per column of `column_sum` (1 or `REDUCTION_LANES_GPU`) for programs
@@ -234,7 +281,10 @@ impl GpuBackend {
         }
         self.ensure_dummies(entry.bindings.len());
         let device = &self.context.device;
-        let pipeline = self.pipelines.get(device, entry, &launch.overrides);
+        let pipeline = self
+            .pipelines
+            .get(device, entry, &launch.overrides, self.shader_dir.as_deref())
+            .map_err(|e| BackendError::Device(Box::new(GpuError::Unsupported(e))))?;
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(entry.name),
             contents: bytemuck::cast_slice(&launch.uniform),
@@ -574,12 +624,13 @@ impl Backend for GpuBackend {
         self.tuning
     }
 
-    /// Takes the matmul kernels, subgroup width and reduction lanes; the fold limit stays the
+    /// Takes the matmul kernels, subgroup width, reduction and row lanes; the fold limit stays the
     /// device's.
     fn set_tuning(&mut self, tuning: Tuning) -> Result<(), BackendError> {
         self.set_matmul_strategy(tuning.matmul)?;
         self.tuning.subgroup_lanes = tuning.subgroup_lanes;
         self.tuning.reduction_lanes = tuning.reduction_lanes;
+        self.tuning.row_lanes = tuning.row_lanes;
         Ok(())
     }
 }

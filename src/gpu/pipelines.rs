@@ -6,6 +6,7 @@
 //! order.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::kernels::{wgsl, Access, EntryPoint};
@@ -15,14 +16,15 @@ pub struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// An entry point (a static: its address names it) and its override values.
-type PipelineKey = (usize, Vec<(&'static str, u32)>);
+/// An entry point (a static: its address names it), its override values, and the folder its WGSL
+/// was read from (`None`: the embedded shaders).
+type PipelineKey = (usize, Vec<(&'static str, u32)>, Option<PathBuf>);
 
 /// Pipelines by entry point and override values, compiled once per device.
 #[derive(Default)]
 pub struct Pipelines {
     built: HashMap<PipelineKey, Rc<Pipeline>>,
-    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    modules: HashMap<(&'static str, Option<PathBuf>), wgpu::ShaderModule>,
 }
 
 impl Pipelines {
@@ -31,13 +33,19 @@ impl Pipelines {
         device: &wgpu::Device,
         entry: &'static EntryPoint,
         overrides: &[(&'static str, u32)],
-    ) -> Rc<Pipeline> {
-        let key = (entry as *const EntryPoint as usize, overrides.to_vec());
+        shader_dir: Option<&Path>,
+    ) -> Result<Rc<Pipeline>, String> {
+        let dir = shader_dir.map(Path::to_path_buf);
+        let key = (entry as *const EntryPoint as usize, overrides.to_vec(), dir);
         if let Some(pipeline) = self.built.get(&key) {
-            return pipeline.clone();
+            return Ok(pipeline.clone());
         }
-        let module = self.modules.entry(entry.module.file).or_insert_with(|| {
-            let composed = wgsl::compose(entry.module);
+        let module_key = (entry.module.file, key.2.clone());
+        if !self.modules.contains_key(&module_key) {
+            let composed = match shader_dir {
+                Some(dir) => wgsl::compose_from(entry.module, dir)?,
+                None => wgsl::compose(entry.module),
+            };
             let descriptor = wgpu::ShaderModuleDescriptor {
                 label: Some(entry.module.file),
                 source: wgpu::ShaderSource::Wgsl(composed.source.into()),
@@ -46,11 +54,13 @@ impl Pipelines {
             // each loop in shaders/ runs to a count from the shape uniform or a constant, so none
             // is infinite. Bounds and division checks stay. Without the counter Adam and the
             // column sums ran 8-20% faster on lavapipe, a step ~4% faster.
-            unsafe { device.create_shader_module_trusted(descriptor, runtime_checks()) }
-        });
-        let pipeline = Rc::new(build(device, module, entry, overrides));
+            let module =
+                unsafe { device.create_shader_module_trusted(descriptor, runtime_checks()) };
+            self.modules.insert(module_key.clone(), module);
+        }
+        let pipeline = Rc::new(build(device, &self.modules[&module_key], entry, overrides));
         self.built.insert(key, pipeline.clone());
-        pipeline
+        Ok(pipeline)
     }
 }
 

@@ -18,7 +18,7 @@ static MODULE: ShaderModule = shader_module!(
 static BCE_ROWS: EntryPoint = EntryPoint {
     module: &MODULE,
     name: "bce_rows",
-    workgroup: Workgroup::Fixed([64, 1, 1]),
+    workgroup: Workgroup::Override("ROW_LANES"),
     uniform: &[
         "rows",
         "cols",
@@ -75,7 +75,7 @@ impl Kernel for BceRows {
         ]
     }
 
-    fn launch(&self, _tuning: &Tuning) -> Launch {
+    fn launch(&self, tuning: &Tuning) -> Launch {
         let entry = &BCE_ROWS;
         Launch {
             entry,
@@ -89,7 +89,10 @@ impl Kernel for BceRows {
                 ("out_offset", offset(&self.out)),
             ]),
             workgroups: [self.rows as u32, 1, 1],
-            overrides: vec![("NORMALIZED", self.normalized as u32)],
+            overrides: vec![
+                ("NORMALIZED", self.normalized as u32),
+                ("ROW_LANES", tuning.row_lanes),
+            ],
         }
     }
 

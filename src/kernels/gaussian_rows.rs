@@ -15,7 +15,7 @@ static MODULE: ShaderModule = shader_module!("gaussian_rows.wgsl", [FRAME, ROW_S
 static GAUSSIAN_ROWS: EntryPoint = EntryPoint {
     module: &MODULE,
     name: "gaussian_rows",
-    workgroup: Workgroup::Fixed([64, 1, 1]),
+    workgroup: Workgroup::Override("ROW_LANES"),
     uniform: &[
         "rows",
         "cols",
@@ -90,7 +90,7 @@ impl Kernel for GaussianRows {
         ]
     }
 
-    fn launch(&self, _tuning: &Tuning) -> Launch {
+    fn launch(&self, tuning: &Tuning) -> Launch {
         let entry = &GAUSSIAN_ROWS;
         let (learned, fixed, logvar_offset) = match self.variance {
             Variance::Fixed(lv) => (0, lv, 0),
@@ -115,7 +115,7 @@ impl Kernel for GaussianRows {
                 ("out_offset", offset(&self.out)),
             ]),
             workgroups: [self.rows as u32, 1, 1],
-            overrides: Vec::new(),
+            overrides: vec![("ROW_LANES", tuning.row_lanes)],
         }
     }
 

@@ -225,11 +225,23 @@ pub struct Tuning {
     /// memory). Runs from before it existed summed with 1.
     #[serde(default = "one_lane")]
     pub reduction_lanes: u32,
+    /// Invocations per row of the per-row sums (`bce_rows`, `gaussian_rows`): `ROW_LANES_CPU` on
+    /// CPU adapters, `ROW_LANES_GPU` on GPUs. Runs from before it existed summed with 64.
+    #[serde(default = "row_lanes_before")]
+    pub row_lanes: u32,
 }
 
 fn one_lane() -> u32 {
     1
 }
+
+fn row_lanes_before() -> u32 {
+    ROW_LANES_GPU
+}
+
+/// Invocations per row of a row reduction: one SIMD vector on CPU adapters, more on GPUs.
+pub const ROW_LANES_CPU: u32 = 8;
+pub const ROW_LANES_GPU: u32 = 64;
 
 /// Invocations per column of a column reduction on GPUs.
 pub const REDUCTION_LANES_GPU: u32 = 8;
@@ -242,6 +254,7 @@ impl Default for Tuning {
             subgroup_lanes: SUBGROUP_LANES_GPU,
             fold_limit: 65_535,
             reduction_lanes: REDUCTION_LANES_GPU,
+            row_lanes: ROW_LANES_GPU,
         }
     }
 }

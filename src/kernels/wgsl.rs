@@ -104,6 +104,41 @@ impl Composed {
 }
 
 pub fn compose(module: &ShaderModule) -> Composed {
+    compose_parts(module, |_, text| {
+        Ok::<_, std::convert::Infallible>(text.into())
+    })
+    .unwrap_or_else(|never| match never {})
+}
+
+/// `compose` with each file (snippet or module) that `dir` holds read from there instead of the
+/// embedded text: a kernel edit timed against the built-in one (`vae-gpu bench
+/// --baseline-shaders`) without a second build.
+pub fn compose_from(module: &ShaderModule, dir: &std::path::Path) -> Result<Composed, String> {
+    compose_parts(module, |file, text| {
+        let path = dir.join(file);
+        if path.exists() {
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        } else {
+            Ok(text.to_string())
+        }
+    })
+}
+
+/// Every file name the kernels compose (modules and snippets), for checking a folder of edits.
+pub fn shader_files<'a>(modules: impl IntoIterator<Item = &'a ShaderModule>) -> Vec<&'static str> {
+    let mut files: Vec<&'static str> = modules
+        .into_iter()
+        .flat_map(|m| m.snippets.iter().map(|s| s.file).chain([m.file]))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+}
+
+fn compose_parts<E>(
+    module: &ShaderModule,
+    mut text_of: impl FnMut(&'static str, &'static str) -> Result<String, E>,
+) -> Result<Composed, E> {
     let mut source = String::new();
     let mut pieces = Vec::new();
     let parts = module
@@ -112,13 +147,15 @@ pub fn compose(module: &ShaderModule) -> Composed {
         .map(|s| (s.file, s.source))
         .chain(std::iter::once((module.file, module.source)));
     for (file, text) in parts {
+        let text = text_of(file, text)?;
+        let text = text.as_str();
         pieces.push((source.lines().count() + 1, file));
         source.push_str(text);
         if !text.ends_with('\n') {
             source.push('\n');
         }
     }
-    Composed { source, pieces }
+    Ok(Composed { source, pieces })
 }
 
 /// Parses and validates a composed module with naga; the error names the shader file and line.

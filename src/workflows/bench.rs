@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::backend::{Backend, BackendError};
 use crate::data::Dataset;
 use crate::gpu::autotune::timing_operand;
-use crate::gpu::GpuBackend;
+use crate::gpu::{GpuBackend, GpuProgram};
 use crate::kernels::{MatMul, MatmulStrategy, Op};
 use crate::model::{init_parameters, DeviceData, StepOptions, Vae, VaeConfig};
 use crate::ops::{Frame, View};
@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub kernel_reps: usize,
     /// Matmul kernels to time the step against, side by side.
     pub baseline: Option<MatmulStrategy>,
+    /// WGSL files that replace the embedded ones of the same name in the baseline's step.
+    pub baseline_shaders: Option<std::path::PathBuf>,
     /// Also time one size × size × size product per matmul family and form.
     pub matmul_size: Option<usize>,
     /// When the process started: the start-up time runs from here to the end of the first
@@ -48,6 +50,7 @@ impl Default for BenchOptions {
             kernel_batch: 128,
             kernel_reps: 10,
             baseline: None,
+            baseline_shaders: None,
             process_start: None,
             matmul_size: None,
         }
@@ -100,6 +103,8 @@ pub struct BenchReport {
     /// The matmul kernels timed, and the baseline's if any.
     pub matmul: String,
     pub baseline_matmul: Option<String>,
+    /// The folder whose WGSL files the baseline's step used, if any.
+    pub baseline_shaders: Option<String>,
     pub model: String,
     pub parameters: usize,
     pub batches: Vec<BatchTiming>,
@@ -144,6 +149,25 @@ fn timed<B: Backend>(
     f(backend)?;
     backend.synchronize()?;
     Ok(start.elapsed().as_secs_f64())
+}
+
+/// The step under the baseline's matmul kernels and shaders, if a baseline was asked for; the
+/// backend is left as it was.
+fn prepare_baseline(
+    backend: &mut GpuBackend,
+    options: &BenchOptions,
+    ops: &[Op],
+) -> Result<Option<GpuProgram>, BackendError> {
+    if options.baseline.is_none() && options.baseline_shaders.is_none() {
+        return Ok(None);
+    }
+    let chosen = backend.matmul_strategy();
+    backend.set_matmul_strategy(options.baseline.unwrap_or(chosen))?;
+    backend.set_shader_dir(options.baseline_shaders.as_deref())?;
+    let program = backend.prepare(ops);
+    backend.set_shader_dir(None)?;
+    backend.set_matmul_strategy(chosen)?;
+    program.map(Some)
 }
 
 pub fn run(
@@ -199,12 +223,7 @@ pub fn run(
         progress(&format!("batch {batch}"));
         let ops = vae.train_step(&data, perm, batch, &StepOptions::default());
         let mut programs = vec![backend.prepare(&ops)?];
-        if let Some(baseline) = options.baseline {
-            backend.set_matmul_strategy(baseline)?;
-            let program = backend.prepare(&ops);
-            backend.set_matmul_strategy(chosen)?;
-            programs.push(program?);
-        }
+        programs.extend(prepare_baseline(backend, options, &ops)?);
         let mut step = 0;
         for program in &programs {
             // At least `warmup_steps`, and at least WARMUP of device work: an idle GPU runs at a
@@ -262,12 +281,7 @@ pub fn run(
     // step by step, which holds a ratio steady on a machine whose speed drifts by 30% over
     // seconds (whole-step timings do not).
     let mut programs = vec![backend.prepare(&ops)?];
-    if let Some(baseline) = options.baseline {
-        backend.set_matmul_strategy(baseline)?;
-        let program = backend.prepare(&ops);
-        backend.set_matmul_strategy(chosen)?;
-        programs.push(program?);
-    }
+    programs.extend(prepare_baseline(backend, options, &ops)?);
     let mut in_place: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); ops.len()]; programs.len()];
     let mut timestamps = backend.has_dispatch_timestamps();
     'repeats: for repeat in 0..options.repeats + 1 {
@@ -336,6 +350,10 @@ pub fn run(
         adapter: backend.describe(),
         matmul: format!("{chosen:?}"),
         baseline_matmul: options.baseline.map(|b| format!("{b:?}")),
+        baseline_shaders: options
+            .baseline_shaders
+            .as_ref()
+            .map(|d| d.display().to_string()),
         model: config.describe(),
         parameters: vae.layout.parameter_count(),
         batches,
@@ -448,6 +466,12 @@ impl BenchReport {
         );
         if let Some(baseline) = &self.baseline_matmul {
             let _ = writeln!(out, "baseline matmul (timed alongside): {baseline}");
+        }
+        if let Some(dir) = &self.baseline_shaders {
+            let _ = writeln!(
+                out,
+                "baseline shaders (timed alongside): the WGSL files in {dir}"
+            );
         }
         let _ = writeln!(
             out,

@@ -13,10 +13,10 @@ use vae_gpu::kernels::matmul::Epilogue;
 use vae_gpu::kernels::softmax_xent::CrossEntropy;
 use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
-    GaussianRows, GroupSums, KlBackward, KlColumns, KlRows, LogWeights, LogsumexpGroups, MatMul,
-    MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward, SoftmaxXent, SquareSums,
-    SumInto, REDUCTION_LANES_GPU, ROW_LANES_CPU, ROW_LANES_GPU, SUBGROUP_LANES_CPU,
-    SUBGROUP_LANES_GPU,
+    GaussianRows, GroupSums, KlBackward, KlColumns, KlReparameterizeBackward, KlRows, LogWeights,
+    LogsumexpGroups, MatMul, MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward,
+    ReparameterizeKl, SoftmaxXent, SquareSums, SumInto, REDUCTION_LANES_GPU, ROW_LANES_CPU,
+    ROW_LANES_GPU, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{
@@ -509,6 +509,94 @@ fn gpu_kl_backward_matches_cpu() {
         pair.run(&[op.into()], &frame);
         let what = format!("kl_backward {rows}x{latent}");
         pair.check(&what, grad_stats, KERNEL_ELEMENTWISE);
+    }
+}
+
+/// The fused forward against the unfused CPU references, and bit for bit against the two
+/// unfused kernels on the GPU (same draws, KL summed in the same order).
+#[test]
+fn gpu_reparameterize_kl_matches_cpu_and_the_unfused_kernels() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (rows, latent) in LATENT_SHAPES {
+        for sample in [true, false] {
+            let stats = input(&mut pair, rows * 2 * latent, 2.0, 17);
+            let [z, eps, z_apart, eps_apart] = [(); 4].map(|_| output(&mut pair, rows * latent));
+            let [kl, kl_apart] = [(); 2].map(|_| output(&mut pair, rows));
+            let fused = ReparameterizeKl {
+                stats,
+                z,
+                eps,
+                kl,
+                rows,
+                latent,
+                stream: 1,
+                sample,
+            };
+            let apart = ReparameterizeKl {
+                z: z_apart,
+                eps: eps_apart,
+                kl: kl_apart,
+                ..fused
+            };
+            let (reparameterize, kl_rows) = apart.unfused();
+            let mut frame = Frame::with_seed(42);
+            frame.step = 9;
+            pair.run(&[fused.into()], &frame);
+            pair.run(&[reparameterize.into(), kl_rows.into()], &frame);
+            let what = format!("reparameterize_kl {rows}x{latent} sample={sample}");
+            pair.check(&format!("{what} z"), z, KERNEL_ELEMENTWISE);
+            pair.check(&format!("{what} eps"), eps, KERNEL_ELEMENTWISE);
+            pair.check(&format!("{what} kl"), kl, KERNEL_REDUCTION);
+            for (name, fused, apart) in [
+                ("z", z, z_apart),
+                ("eps", eps, eps_apart),
+                ("kl", kl, kl_apart),
+            ] {
+                let (fused, _) = pair.read(fused);
+                let (apart, _) = pair.read(apart);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&fused),
+                    bits(&apart),
+                    "{what}: {name} differs from the unfused kernels'"
+                );
+            }
+        }
+    }
+}
+
+/// The fused backward against the unfused CPU references, with and without free bits.
+#[test]
+fn gpu_kl_reparameterize_backward_matches_cpu() {
+    let Some(mut pair) = Pair::new() else { return };
+    for (rows, latent) in LATENT_SHAPES {
+        for free_bits in [false, true] {
+            let stats = input(&mut pair, rows * 2 * latent, 2.0, 18);
+            let grad_z = input(&mut pair, rows * latent, 1.0, 19);
+            let eps = input(&mut pair, rows * latent, 2.0, 20);
+            // Per-dimension KL around the floor (0.02 per row): some dimensions freed, some not.
+            let column_kl: Vec<f32> = (0..latent)
+                .map(|j| if j % 2 == 0 { 0.01 } else { 0.03 } * rows as f32)
+                .collect();
+            let column_kl = view(pair.input(&column_kl), 0, latent);
+            let grad_stats = output(&mut pair, rows * 2 * latent);
+            let op = KlReparameterizeBackward {
+                stats,
+                grad_z,
+                eps,
+                column_kl: free_bits.then_some(column_kl),
+                grad_stats,
+                rows,
+                latent,
+            };
+            let mut frame = Frame::with_seed(0);
+            frame.kl_weight = 0.7;
+            frame.grad_scale = 1.0 / 3.0;
+            frame.free_bits = 0.02;
+            pair.run(&[op.into()], &frame);
+            let what = format!("kl_reparameterize_backward {rows}x{latent} free_bits={free_bits}");
+            pair.check(&what, grad_stats, KERNEL_ELEMENTWISE);
+        }
     }
 }
 

@@ -403,6 +403,8 @@ kernels! {
     kl_rows::KlRows,
     kl_columns::KlColumns,
     kl_backward::KlBackward,
+    reparameterize_kl::ReparameterizeKl,
+    kl_reparameterize_backward::KlReparameterizeBackward,
     bce_rows::BceRows,
     gaussian_rows::GaussianRows,
     sum_into::SumInto,

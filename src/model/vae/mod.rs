@@ -10,8 +10,8 @@ use crate::backend::{Backend, BackendError};
 use crate::kernels::adam::HEALTHY;
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
-    Activation, Adam, ColumnMoments, Dropout, Gather, KlBackward, KlColumns, KlRows, Normal, Op,
-    Reparameterize, ReparameterizeBackward, SquareSums, SumInto,
+    Activation, Adam, ColumnMoments, Dropout, Gather, KlColumns, KlReparameterizeBackward, Normal,
+    Op, Reparameterize, ReparameterizeKl, SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -552,18 +552,19 @@ impl Vae {
         );
     }
 
-    /// Per-row losses of the current batch, and the gradient of their sum w.r.t. the logits.
-    fn losses(&self, ops: &mut Vec<Op>, rows: usize, with_grad: bool) {
-        let d = self.config.input_dim;
-        let targets = rows_of(self.input, rows, d);
-        let out = rows_of(self.bce_rows, rows, 1);
-        self.reconstruction(ops, targets, out, rows, with_grad);
+    /// z drawn from the posterior and each row's KL to the prior, in one dispatch.
+    fn reparameterize_kl(&self, ops: &mut Vec<Op>, rows: usize, stream: u32) {
+        let l = self.config.latent;
         ops.push(
-            KlRows {
+            ReparameterizeKl {
                 stats: self.stats(rows),
-                out: rows_of(self.kl_rows, rows, 1),
+                z: rows_of(self.z, rows, l),
+                eps: rows_of(self.eps, rows, l),
+                kl: rows_of(self.kl_rows, rows, 1),
                 rows,
-                latent: self.config.latent,
+                latent: l,
+                stream,
+                sample: true,
             }
             .into(),
         );
@@ -587,10 +588,13 @@ impl Vae {
         let input = rows_of(self.input, rows, self.config.input_dim);
         let (p_enc, p_dec) = (training.dropout_encoder, training.dropout_decoder);
         self.side_forward(ops, &self.encoder, input, rows, Activation::Identity, p_enc);
-        self.reparameterize(ops, rows, stream, true);
+        self.reparameterize_kl(ops, rows, stream);
         let z = rows_of(self.z, rows, self.config.latent);
         self.side_forward(ops, &self.decoder, z, rows, Activation::Identity, p_dec);
-        self.losses(ops, rows, step.is_some());
+        // Per-row reconstruction losses, and the gradient of their sum w.r.t. the logits.
+        let targets = rows_of(self.input, rows, self.config.input_dim);
+        let out = rows_of(self.bce_rows, rows, 1);
+        self.reconstruction(ops, targets, out, rows, step.is_some());
         self.per_row_losses(rows)
     }
 
@@ -623,7 +627,7 @@ impl Vae {
             rows,
             options.dropout_decoder,
         );
-        // d[mu | logvar] = KL gradient (written) + reparameterization gradient (added).
+        // d[mu | logvar] = KL gradient + reparameterization gradient, in one dispatch.
         let grad_stats = rows_of(*self.encoder.grad.last().unwrap(), rows, 2 * latent);
         let column_kl = options
             .free_bits
@@ -640,20 +644,11 @@ impl Vae {
             );
         }
         ops.push(
-            KlBackward {
+            KlReparameterizeBackward {
                 stats: self.stats(rows),
-                column_kl,
-                grad_stats,
-                rows,
-                latent,
-            }
-            .into(),
-        );
-        ops.push(
-            ReparameterizeBackward {
                 grad_z,
-                stats: self.stats(rows),
                 eps: rows_of(self.eps, rows, latent),
+                column_kl,
                 grad_stats,
                 rows,
                 latent,

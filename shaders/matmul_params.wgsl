@@ -10,17 +10,34 @@ struct MatmulParams {
     a_offset: u32,
     b_offset: u32,
     c_offset: u32,
-    // 1: C = act(op(A) op(B) + bias), bias a row of n values at bias_offset (the dense layer's
-    // epilogue, fused so that C is written once).
+    // EPILOGUE_BIAS_ACT: C = act(op(A) op(B) + bias), bias a row of n values at bias_offset (the
+    // dense layer's forward, fused so that C is written once). EPILOGUE_SLOPE: C = op(A) op(B) *
+    // act'(y), y an m x n matrix at bias_offset (the backward through the activation of the layer
+    // below, whose output y is). 0: none.
     epilogue: u32,
     act: u32,
     bias_offset: u32,
 }
 
-// The scalar epilogue: the value stored, given the bias of its column.
-fn epilogue_of(value: f32, bias_value: f32) -> f32 {
-    if (params.epilogue != 0u) {
-        return activate(value + bias_value, params.act);
+const EPILOGUE_BIAS_ACT: u32 = 1u;
+const EPILOGUE_SLOPE: u32 = 2u;
+
+// The scalar epilogue: the value stored, given the epilogue's operand at its place.
+fn epilogue_of(value: f32, operand: f32) -> f32 {
+    if (params.epilogue == EPILOGUE_BIAS_ACT) {
+        return activate(value + operand, params.act);
+    }
+    if (params.epilogue == EPILOGUE_SLOPE) {
+        return value * slope_from_output(operand, params.act);
     }
     return value;
+}
+
+// Where the epilogue's operand of element (row, col) of C is, in elements of its binding (col
+// counts vec4s in the vec4 kernels, and width is then n / 4): a bias by column, y by element.
+fn epilogue_index(row: u32, col: u32, width: u32) -> u32 {
+    if (params.epilogue == EPILOGUE_SLOPE) {
+        return params.bias_offset + row * width + col;
+    }
+    return params.bias_offset + col;
 }

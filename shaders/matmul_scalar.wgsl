@@ -59,7 +59,7 @@ fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
                 if (params.accumulate != 0u) {
                     value += c[at];
                 } else if (params.epilogue != 0u) {
-                    value = epilogue_of(value, bias[params.bias_offset + col0 + j]);
+                    value = epilogue_of(value, bias[epilogue_index(row0 + i, col0 + j, params.n)]);
                 }
                 c[at] = value;
             }

@@ -51,7 +51,7 @@ fn store(row: u32, col: u32, value: f32) {
         if (params.accumulate != 0u) {
             c[i] += value;
         } else if (params.epilogue != 0u) {
-            c[i] = epilogue_of(value, bias[params.bias_offset + col]);
+            c[i] = epilogue_of(value, bias[epilogue_index(row, col, params.n)]);
         } else {
             c[i] = value;
         }

@@ -208,7 +208,7 @@ fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
                     trans_a,
                     trans_b,
                     accumulate: false,
-                    epilogue: Some(Epilogue { bias, act }),
+                    epilogue: Some(Epilogue::BiasAct { bias, act }),
                 };
                 let entry = op.entry_point(strategy).name;
                 pair.run(&[op.into()], &Frame::default());
@@ -216,6 +216,100 @@ fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
                     "matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} + bias, {act:?} via {entry}"
                 );
                 pair.check(&what, c, KERNEL_REDUCTION);
+            }
+        }
+    }
+}
+
+/// The backward's slope epilogue in every matmul family: op(A)·op(B) · act'(y) for each trained
+/// activation, odd and aligned shapes, y at an offset, every transpose; against the CPU reference
+/// (the unfused pair's), and bit for bit against the unfused pair on the GPU (the product, then
+/// `bias_act_backward`).
+#[test]
+fn gpu_matmul_slope_epilogue_matches_cpu_and_the_unfused_pair() {
+    let Some(mut pair) = Pair::new() else { return };
+    let mut families = vec![
+        MatmulStrategy::Scalar,
+        MatmulStrategy::Vec4,
+        MatmulStrategy::Tiled,
+    ];
+    if pair.gpu.has_subgroups() {
+        families.push(MatmulStrategy::Subgroup);
+    }
+    let activations = [
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Identity,
+    ];
+    for strategy in families {
+        pair.gpu.set_matmul_strategy(strategy).unwrap();
+        for (i, (m, n, k)) in [(7, 13, 5), (36, 44, 20), (33, 400, 17)]
+            .into_iter()
+            .enumerate()
+        {
+            for (f, (trans_a, trans_b)) in FORMS.into_iter().enumerate() {
+                let act = activations[(i + f) % activations.len()];
+                let seed = 200 + 10 * i as u64 + f as u64;
+                let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
+                let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
+                // Outputs of the activation: values it can produce, some at relu's 0.
+                let y: Vec<f32> = random(12 + m * n, 1.0, seed + 2)
+                    .iter()
+                    .map(|&v| match act {
+                        Activation::Relu => v.max(0.0),
+                        Activation::Sigmoid => 0.5 + 0.45 * v,
+                        Activation::Tanh => 0.9 * v,
+                        _ => v,
+                    })
+                    .collect();
+                let y = view(pair.input(&y), 12, m * n);
+                let c = view(pair.poisoned(4 + m * n + 5), 4, m * n);
+                let apart = view(pair.poisoned(4 + m * n + 5), 4, m * n);
+                let product = MatMul {
+                    a,
+                    b,
+                    c: apart,
+                    m,
+                    n,
+                    k,
+                    trans_a,
+                    trans_b,
+                    accumulate: false,
+                    epilogue: None,
+                };
+                let fused = MatMul {
+                    c,
+                    epilogue: Some(Epilogue::Slope { y, act }),
+                    ..product
+                };
+                let entry = fused.entry_point(strategy).name;
+                pair.run(&[fused.into()], &Frame::default());
+                let slope = BiasActBackward {
+                    grad: apart,
+                    y,
+                    rows: m,
+                    cols: n,
+                    act,
+                };
+                pair.run(&[product.into(), slope.into()], &Frame::default());
+                let what =
+                    format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} * {act:?}' via {entry}");
+                pair.check(&what, c, KERNEL_REDUCTION);
+                let (fused, cpu_fused) = pair.read(c);
+                let (unfused, cpu_unfused) = pair.read(apart);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&fused),
+                    bits(&unfused),
+                    "{what}: differs from the unfused pair"
+                );
+                assert_eq!(
+                    bits(&cpu_fused),
+                    bits(&cpu_unfused),
+                    "{what}: CPU references differ"
+                );
             }
         }
     }

@@ -4,7 +4,7 @@
 //! real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where the vectorized
 //! sizes and every offset are multiples of 4.
 
-use super::activation::activate;
+use super::activation::{activate, slope_from_output};
 use super::wgsl::{
     shader_module, ShaderModule, ACTIVATION, CONTINUOUS_BERNOULLI, MATMUL_PARAMS, MATMUL_VEC4_IO,
 };
@@ -131,17 +131,45 @@ pub static SPEC: KernelSpec = KernelSpec {
     ],
 };
 
-/// A dense layer's epilogue fused into the product: `c = act(op(a)·op(b) + bias)`, the bias a
-/// row of n values added to every row.
+/// What the product's store does besides storing, fused so that C is written once.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Epilogue {
-    pub bias: View,
-    pub act: Activation,
+pub enum Epilogue {
+    /// A dense layer's forward: `c = act(op(a)·op(b) + bias)`, the bias a row of n values added
+    /// to every row (the unfused pair: the product, then `bias_act`).
+    BiasAct { bias: View, act: Activation },
+    /// The backward through the activation of the layer below: `c = op(a)·op(b) · act'(y)`, the
+    /// slope taken from that layer's output `y` (m×n, row-major like c) as `bias_act_backward`
+    /// takes it (the unfused pair: the product, then `bias_act_backward`).
+    Slope { y: View, act: Activation },
+}
+
+impl Epilogue {
+    /// Its operand: the bias, or the output the slope is taken from.
+    pub fn operand(&self) -> View {
+        match *self {
+            Epilogue::BiasAct { bias, .. } => bias,
+            Epilogue::Slope { y, .. } => y,
+        }
+    }
+
+    pub fn act(&self) -> Activation {
+        match *self {
+            Epilogue::BiasAct { act, .. } | Epilogue::Slope { act, .. } => act,
+        }
+    }
+
+    /// The `epilogue` code of the shader (EPILOGUE_BIAS_ACT, EPILOGUE_SLOPE).
+    fn code(&self) -> u32 {
+        match self {
+            Epilogue::BiasAct { .. } => 1,
+            Epilogue::Slope { .. } => 2,
+        }
+    }
 }
 
 /// `c = op(a)·op(b) (+ c if accumulate)`; op(a) is m×k, op(b) is k×n, all row-major.
 /// `trans_a`: `a` is stored k×m; `trans_b`: `b` is stored n×k. With an epilogue (never with
-/// `accumulate`), `c = act(op(a)·op(b) + bias)`.
+/// `accumulate`), what `Epilogue` says.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatMul {
     pub a: View,
@@ -165,8 +193,8 @@ impl MatMul {
             MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
             MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
         };
-        let bias = self.epilogue.map(|e| e.bias);
-        let aligned = [Some(self.a), Some(self.b), Some(self.c), bias]
+        let operand = self.epilogue.map(|e| e.operand());
+        let aligned = [Some(self.a), Some(self.b), Some(self.c), operand]
             .iter()
             .flatten()
             .all(|v| v.offset % 4 == 0);
@@ -185,7 +213,8 @@ impl Kernel for MatMul {
     fn describe(&self) -> String {
         let t = |trans: bool| if trans { "T" } else { "N" };
         let epilogue = match self.epilogue {
-            Some(e) => format!(" + bias, {}", e.act.name()),
+            Some(Epilogue::BiasAct { act, .. }) => format!(" + bias, {}", act.name()),
+            Some(Epilogue::Slope { act, .. }) => format!(" · {}'", act.name()),
             None => String::new(),
         };
         format!(
@@ -203,7 +232,14 @@ impl Kernel for MatMul {
             Operand::new("a", self.a, self.m * self.k),
             Operand::new("b", self.b, self.k * self.n),
             Operand::new("c", self.c, self.m * self.n),
-            Operand::optional("bias", self.epilogue.map(|e| e.bias), self.n),
+            Operand::optional(
+                "bias",
+                self.epilogue.map(|e| e.operand()),
+                match self.epilogue {
+                    Some(Epilogue::Slope { .. }) => self.m * self.n,
+                    _ => self.n,
+                },
+            ),
         ]
     }
 
@@ -243,11 +279,11 @@ impl Kernel for MatMul {
                 ("a_offset", offset(&self.a) / unit),
                 ("b_offset", offset(&self.b) / unit),
                 ("c_offset", offset(&self.c) / unit),
-                ("epilogue", self.epilogue.is_some() as u32),
-                ("act", self.epilogue.map_or(0, |e| e.act.code())),
+                ("epilogue", self.epilogue.map_or(0, |e| e.code())),
+                ("act", self.epilogue.map_or(0, |e| e.act().code())),
                 (
                     "bias_offset",
-                    self.epilogue.map_or(0, |e| offset(&e.bias) / unit),
+                    self.epilogue.map_or(0, |e| offset(&e.operand()) / unit),
                 ),
             ]),
             workgroups,
@@ -264,10 +300,13 @@ impl Kernel for MatMul {
         let b_at = |p: usize, j: usize| {
             f64::from(if self.trans_b { b[j * k + p] } else { b[p * n + j] })
         };
-        let bias = self
-            .epilogue
-            .map(|e| (memory.floats(e.bias)[..n].to_vec(), e.act));
-        let bias = bias.as_ref().map(|(b, act)| (b.as_slice(), *act));
+        let operand = self.epilogue.map(|e| {
+            let len = match e {
+                Epilogue::BiasAct { .. } => n,
+                Epilogue::Slope { .. } => m * n,
+            };
+            memory.floats(e.operand())[..len].to_vec()
+        });
         let old = memory.floats(self.c);
         let mut c = vec![0.0f32; m * n];
         for i in 0..m {
@@ -278,12 +317,19 @@ impl Kernel for MatMul {
                     0.0
                 };
                 let sum: f64 = (0..k).map(|p| a_at(i, p) * b_at(p, j)).sum();
-                c[i * n + j] = match bias {
-                    // The product rounded to f32 as the unfused matmul stored it, then bias_act's
-                    // reference: the fused op's reference is the unfused pair's, bit for bit.
-                    Some((bias, act)) => activate(f64::from(sum as f32) + f64::from(bias[j]), act),
-                    None => base + sum,
-                } as f32;
+                // With an epilogue: the product rounded to f32 as the unfused matmul stored it, then
+                // bias_act's or bias_act_backward's reference: the fused op's reference is the
+                // unfused pair's, bit for bit.
+                let stored = f64::from(sum as f32);
+                c[i * n + j] = match (self.epilogue, &operand) {
+                    (Some(Epilogue::BiasAct { act, .. }), Some(bias)) => {
+                        activate(stored + f64::from(bias[j]), act) as f32
+                    }
+                    (Some(Epilogue::Slope { act, .. }), Some(y)) => {
+                        (stored * slope_from_output(f64::from(y[i * n + j]), act)) as f32
+                    }
+                    _ => (base + sum) as f32,
+                };
             }
         }
         memory.write_floats(self.c, &c);

@@ -3,7 +3,7 @@
 //! bias + activation, Adam) and adds `softmax_xent`. Its penultimate layer's outputs are the
 //! features the Fréchet distance compares.
 
-use super::{init_dense_layers, DenseLayer, DenseParams, FlatAllocator, ParamTensor};
+use super::{init_dense_layers, DenseLayer, DenseParams, FlatAllocator, GradInput, ParamTensor};
 use crate::backend::{Backend, BackendError};
 use crate::kernels::adam::HEALTHY;
 use crate::kernels::softmax_xent::CrossEntropy;
@@ -255,10 +255,12 @@ impl Classifier {
             let (below, grad_below) = if i == 0 {
                 (rows_of(self.input, rows, layer.inputs), None)
             } else {
-                (
-                    rows_of(self.out[i - 1], rows, layer.inputs),
-                    Some(rows_of(self.grad[i - 1], rows, layer.inputs)),
-                )
+                // The input gradient's store applies the slope of the layer below.
+                let grad = GradInput {
+                    view: rows_of(self.grad[i - 1], rows, layer.inputs),
+                    slope: Some(self.layout.layers[i - 1].activation),
+                };
+                (rows_of(self.out[i - 1], rows, layer.inputs), Some(grad))
             };
             self.dense().backward(
                 &mut ops,
@@ -268,6 +270,7 @@ impl Classifier {
                 rows_of(self.grad[i], rows, layer.outputs),
                 grad_below,
                 rows,
+                i + 1 < self.layout.layers.len(),
             );
         }
         ops

@@ -7,6 +7,17 @@ use crate::kernels::matmul::Epilogue;
 use crate::kernels::{Activation, BiasActBackward, ColumnSum, MatMul, Op};
 use crate::ops::{BufferId, View};
 
+/// Where a layer's backward writes dLoss/d(input).
+#[derive(Clone, Copy, Debug)]
+pub struct GradInput {
+    pub view: View,
+    /// The activation of the layer below, when `view` is the gradient of that layer's output
+    /// (no dropout between): the product's store then multiplies by that activation's slope,
+    /// taken from this layer's input (`Epilogue::Slope`), and the layer below's backward is told
+    /// so (`slope_applied`) and skips its `bias_act_backward`.
+    pub slope: Option<Activation>,
+}
+
 /// The flat buffers a model's dense layers read their parameters from and write gradients to.
 #[derive(Clone, Copy, Debug)]
 pub struct DenseParams {
@@ -53,7 +64,7 @@ impl DenseParams {
                 trans_b: true,
                 accumulate: false,
                 // Bias and activation in the product's store: the output is written once.
-                epilogue: Some(Epilogue {
+                epilogue: Some(Epilogue::BiasAct {
                     bias: self.param(layer.bias, layer.outputs),
                     act,
                 }),
@@ -62,9 +73,9 @@ impl DenseParams {
         );
     }
 
-    /// Given dLoss/d(output) in `grad_out` (of the activated `output`), turns it into the
-    /// pre-activation gradient in place, writes the layer's weight and bias gradients and, if
-    /// asked, dLoss/d(input) into `grad_in`.
+    /// Given dLoss/d(output) in `grad_out` (of the activated `output`; with `slope_applied`, of
+    /// the pre-activation value already), turns it into the pre-activation gradient in place,
+    /// writes the layer's weight and bias gradients and, if asked, dLoss/d(input) into `grad_in`.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -73,10 +84,11 @@ impl DenseParams {
         input: View,
         output: View,
         grad_out: View,
-        grad_in: Option<View>,
+        grad_in: Option<GradInput>,
         rows: usize,
+        slope_applied: bool,
     ) {
-        if layer.activation != Activation::Identity {
+        if layer.activation != Activation::Identity && !slope_applied {
             ops.push(
                 BiasActBackward {
                     grad: grad_out,
@@ -114,19 +126,24 @@ impl DenseParams {
             .into(),
         );
         // dInput[rows, in] = g · W
+        // (times the slope of the layer below, taken from its output: this layer's input)
         if let Some(grad_in) = grad_in {
+            let slope = grad_in
+                .slope
+                .filter(|&act| act != Activation::Identity)
+                .map(|act| Epilogue::Slope { y: input, act });
             ops.push(
                 MatMul {
                     a: grad_out,
                     b: self.param(layer.weight, layer.outputs * layer.inputs),
-                    c: grad_in,
+                    c: grad_in.view,
                     m: rows,
                     n: layer.inputs,
                     k: layer.outputs,
                     trans_a: false,
                     trans_b: false,
                     accumulate: false,
-                    epilogue: None,
+                    epilogue: slope,
                 }
                 .into(),
             );

@@ -11,7 +11,7 @@ mod weights;
 
 pub use classifier::{Classifier, ClassifierConfig, ClassifierLayout};
 pub use config::{ConfigError, Likelihood, LikelihoodKind, Sigma, VaeConfig};
-pub use dense::DenseParams;
+pub use dense::{DenseParams, GradInput};
 pub use init::{init_dense_layers, init_parameters};
 pub use layout::{DenseLayer, FlatAllocator, ParamLayout, ParamTensor};
 pub use vae::{

@@ -5,7 +5,7 @@
 mod bounds;
 mod likelihood;
 
-use super::{DenseLayer, DenseParams, ParamLayout, VaeConfig};
+use super::{DenseLayer, DenseParams, GradInput, ParamLayout, VaeConfig};
 use crate::backend::{Backend, BackendError};
 use crate::kernels::adam::HEALTHY;
 use crate::kernels::square_sums::partials_for;
@@ -430,13 +430,22 @@ impl Vae {
         input: View,
         output: BufferId,
         grad_out: BufferId,
-        grad_in: Option<View>,
+        grad_in: Option<GradInput>,
         rows: usize,
+        slope_applied: bool,
     ) {
         let output = rows_of(output, rows, layer.outputs);
         let grad_out = rows_of(grad_out, rows, layer.outputs);
-        self.dense()
-            .backward(ops, layer, input, output, grad_out, grad_in, rows);
+        self.dense().backward(
+            ops,
+            layer,
+            input,
+            output,
+            grad_out,
+            grad_in,
+            rows,
+            slope_applied,
+        );
     }
 
     fn gather(
@@ -495,17 +504,20 @@ impl Vae {
         rows: usize,
         p: f32,
     ) {
+        let last = side.layers.len() - 1;
         for i in (0..side.layers.len()).rev() {
             let layer = &side.layers[i];
             let (below, grad_below) = if i == 0 {
-                (input, grad_input)
+                let grad = grad_input.map(|view| GradInput { view, slope: None });
+                (input, grad)
             } else {
                 let (fed, grad_fed) = side.feeds(i - 1, p);
                 let width = layer.inputs;
-                (
-                    rows_of(fed, rows, width),
-                    Some(rows_of(grad_fed, rows, width)),
-                )
+                // Without dropout between, the input gradient's store applies the slope of the
+                // layer below (one pass fewer over it).
+                let slope = (p == 0.0).then_some(side.layers[i - 1].activation);
+                let view = rows_of(grad_fed, rows, width);
+                (rows_of(fed, rows, width), Some(GradInput { view, slope }))
             };
             self.dense_backward(
                 ops,
@@ -515,6 +527,7 @@ impl Vae {
                 side.grad[i],
                 grad_below,
                 rows,
+                i < last && p == 0.0,
             );
             if i > 0 && p > 0.0 {
                 // The same mask as the forward: the same (element, step, stream).

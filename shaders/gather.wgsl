@@ -15,6 +15,9 @@ struct GatherParams {
 
 // 1: x ~ Bernoulli(pixel) (specialized at pipeline creation, so gray batches pay nothing for it).
 override BINARIZE: u32 = 0u;
+// 4 when dim % 4 == 0: each invocation writes four neighbouring pixels of one row, from one word
+// of the data and one entry of the permutation (on lavapipe every load counts); else 1.
+override PIXELS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: GatherParams;
 @group(0) @binding(2) var<storage, read> data: array<u32>;
@@ -23,12 +26,12 @@ override BINARIZE: u32 = 0u;
 
 @compute @workgroup_size(256)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = element_index(gid, groups);
-    if (i >= params.rows * params.dim) {
+    let first = element_index(gid, groups) * PIXELS;
+    if (first >= params.rows * params.dim) {
         return;
     }
-    let r = i / params.dim;
-    let j = i % params.dim;
+    let r = first / params.dim;
+    let j0 = first % params.dim;
     // `repeat` consecutive rows show the same image (several draws per image).
     let image = perm[params.perm_offset + frame.batch_start + r / params.repeat];
     // Unsigned: images before the shard wrap around to large values.
@@ -36,12 +39,18 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (local >= params.images) {
         return;
     }
-    let byte = local * params.dim + j;
-    let value = (data[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xFFu;
-    if (BINARIZE != 0u) {
-        let one = philox_bernoulli_byte(frame_key(), i, frame.step, params.stream, value);
-        out[params.out_offset + i] = select(0.0, 1.0, one);
-    } else {
-        out[params.out_offset + i] = f32(value) / 255.0;
+    // The word of the first pixel; with PIXELS = 4 it holds all four (dim and j0 are multiples
+    // of 4).
+    let word = data[(local * params.dim + j0) >> 2u];
+    for (var p = 0u; p < PIXELS; p++) {
+        let i = first + p;
+        let byte = local * params.dim + j0 + p;
+        let value = (word >> ((byte & 3u) * 8u)) & 0xFFu;
+        if (BINARIZE != 0u) {
+            let one = philox_bernoulli_byte(frame_key(), i, frame.step, params.stream, value);
+            out[params.out_offset + i] = select(0.0, 1.0, one);
+        } else {
+            out[params.out_offset + i] = f32(value) / 255.0;
+        }
     }
 }

@@ -898,8 +898,15 @@ fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
 #[test]
 fn gpu_gather_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
-    // 37 images of 13 bytes: images straddle u32 words at every byte position.
-    let (count, dim) = (37usize, 13usize);
+    // 37 images of 13 bytes: images straddle u32 words at every byte position; of 36 bytes: four
+    // pixels per invocation, from one word.
+    for dim in [13usize, 36] {
+        gather_matches_cpu(&mut pair, dim);
+    }
+}
+
+fn gather_matches_cpu(pair: &mut Pair, dim: usize) {
+    let count = 37usize;
     let bytes: Vec<u8> = (0..count * dim).map(|i| (i * 97 % 256) as u8).collect();
     let words = vae_gpu::data::pack_bytes(&bytes);
     let data = view(pair.input_u32(&words), 0, words.len());
@@ -908,7 +915,7 @@ fn gpu_gather_matches_cpu() {
     let perm_host = perm.clone();
     let perm = view(pair.input_u32(&perm), 2, count - 2);
     let rows = 11;
-    let out = output(&mut pair, rows * dim);
+    let out = output(pair, rows * dim);
     let op = Gather {
         data,
         first_image: 0,
@@ -923,7 +930,11 @@ fn gpu_gather_matches_cpu() {
     let mut frame = Frame::with_seed(0);
     frame.batch_start = 20;
     pair.run(&[op.into()], &frame);
-    pair.check("gather", out, KERNEL_ELEMENTWISE);
+    pair.check(
+        &format!("gather of {dim}-byte images"),
+        out,
+        KERNEL_ELEMENTWISE,
+    );
     // And the values are the bytes themselves, not only what the reference says.
     let (gpu, _) = pair.read(view(out.buffer, HEAD, dim));
     let first = perm_host[2 + 20] as usize;
@@ -931,7 +942,7 @@ fn gpu_gather_matches_cpu() {
         .iter()
         .map(|&b| b as f32 / 255.0)
         .collect();
-    assert_bytes_scaled(&gpu, &expected, "gather");
+    assert_bytes_scaled(&gpu, &expected, &format!("gather of {dim}-byte images"));
 }
 
 /// `gpu` holds bytes / 255: WGSL's division is exact to 2.5 ULP, not correctly rounded (an
@@ -1131,14 +1142,21 @@ fn gpu_dropout_masks_equal_cpu_bit_for_bit_and_backward_redraws_them() {
 #[test]
 fn gpu_binarizing_gather_equals_cpu_bit_for_bit() {
     let Some(mut pair) = Pair::new() else { return };
-    let (count, dim) = (29usize, 37usize);
+    // Odd images, and images of 40 bytes (four pixels per invocation).
+    for dim in [37usize, 40] {
+        binarizing_gather_equals_cpu(&mut pair, dim);
+    }
+}
+
+fn binarizing_gather_equals_cpu(pair: &mut Pair, dim: usize) {
+    let count = 29usize;
     let bytes: Vec<u8> = (0..count * dim).map(|i| (i * 53 % 256) as u8).collect();
     let words = vae_gpu::data::pack_bytes(&bytes);
     let data = view(pair.input_u32(&words), 0, words.len());
     let perm: Vec<u32> = (0..count as u32).rev().collect();
     let perm = view(pair.input_u32(&perm), 0, count);
     let rows = 23;
-    let out = output(&mut pair, rows * dim);
+    let out = output(pair, rows * dim);
     let op = Gather {
         data,
         first_image: 0,

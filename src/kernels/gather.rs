@@ -29,7 +29,7 @@ static GATHER: EntryPoint = EntryPoint::elementwise(
         Binding::write("out", Element::F32),
     ],
 )
-.specialized(&["BINARIZE"]);
+.specialized(&["BINARIZE", "PIXELS"]);
 pub static SPEC: KernelSpec = KernelSpec {
     name: "gather",
     entry_points: &[&GATHER],
@@ -69,6 +69,8 @@ impl Kernel for Gather {
     fn launch(&self, tuning: &Tuning) -> Launch {
         let entry = &GATHER;
         assert_eq!(self.data.offset, 0, "gather reads the data set from its start");
+        // Four pixels per invocation where they share a word of the data.
+        let pixels = if self.dim % 4 == 0 { 4 } else { 1 };
         Launch {
             entry,
             uniform: entry.uniform_words(&[
@@ -81,8 +83,11 @@ impl Kernel for Gather {
                 ("first_image", self.first_image as u32),
                 ("images", self.images as u32),
             ]),
-            workgroups: elementwise_groups(self.rows * self.dim, tuning),
-            overrides: vec![("BINARIZE", self.binarize.is_some() as u32)],
+            workgroups: elementwise_groups(self.rows * self.dim / pixels, tuning),
+            overrides: vec![
+                ("BINARIZE", self.binarize.is_some() as u32),
+                ("PIXELS", pixels as u32),
+            ],
         }
     }
 

@@ -14,9 +14,9 @@ use vae_gpu::kernels::softmax_xent::CrossEntropy;
 use vae_gpu::kernels::{
     Adam, BceRows, BiasAct, BiasActBackward, ColumnMoments, ColumnSum, Dropout, Gather,
     GaussianRows, GroupSums, KlBackward, KlColumns, KlReparameterizeBackward, KlRows, LogWeights,
-    LogsumexpGroups, MatMul, MatmulStrategy, Normal, Op, Reparameterize, ReparameterizeBackward,
-    ReparameterizeKl, SoftmaxXent, SquareSums, SumInto, REDUCTION_LANES_GPU, ROW_LANES_CPU,
-    ROW_LANES_GPU, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
+    LogsumexpGroups, LossSums, MatMul, MatmulStrategy, Normal, Op, Reparameterize,
+    ReparameterizeBackward, ReparameterizeKl, SoftmaxXent, SquareSums, SumInto,
+    REDUCTION_LANES_GPU, ROW_LANES_CPU, ROW_LANES_GPU, SUBGROUP_LANES_CPU, SUBGROUP_LANES_GPU,
 };
 use vae_gpu::ops::{Frame, View};
 use vae_gpu::tolerance::{
@@ -690,6 +690,65 @@ fn gpu_kl_reparameterize_backward_matches_cpu() {
             pair.run(&[op.into()], &frame);
             let what = format!("kl_reparameterize_backward {rows}x{latent} free_bits={free_bits}");
             pair.check(&what, grad_stats, KERNEL_ELEMENTWISE);
+        }
+    }
+}
+
+/// The four loss sums of a training step (and the two of an evaluation batch) in one dispatch:
+/// against the CPU (the unfused `sum_into` references), bit for bit against the unfused
+/// `sum_into` kernels on the GPU, and every other slot of the metrics untouched.
+#[test]
+fn gpu_loss_sums_match_cpu_and_the_unfused_sums() {
+    let Some(mut pair) = Pair::new() else { return };
+    for rows in [1usize, 7, 129, 1000] {
+        for step in [Some((2, 0)), None] {
+            let bce = input(&mut pair, rows, 50.0, 21);
+            let kl = input(&mut pair, rows, 5.0, 22);
+            // Running sums start from values (they are added to); 9 slots, 4 of them used.
+            let start = random(3 + 9, 100.0, 23);
+            let metrics = view(pair.input(&start), 3, 9);
+            let apart = view(pair.input(&start), 3, 9);
+            let fused = LossSums {
+                bce,
+                kl,
+                rows,
+                metrics,
+                step,
+                running: (7, 5),
+            };
+            let unfused: Vec<Op> = LossSums {
+                metrics: apart,
+                ..fused
+            }
+            .unfused()
+            .into_iter()
+            .map(Op::from)
+            .collect();
+            pair.run(&[fused.into()], &Frame::default());
+            pair.run(&unfused, &Frame::default());
+            let what = format!("loss_sums {rows} rows, step slots {step:?}");
+            pair.check(&what, metrics, KERNEL_REDUCTION);
+            let (fused, _) = pair.read(metrics);
+            let (apart, _) = pair.read(apart);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fused),
+                bits(&apart),
+                "{what}: differs from sum_into's"
+            );
+            let used = [7, 5]
+                .into_iter()
+                .chain(step.into_iter().flat_map(|(b, k)| [b, k]));
+            let used: Vec<usize> = used.collect();
+            for (slot, (&now, &before)) in fused.iter().zip(&start[3..]).enumerate() {
+                if !used.contains(&slot) {
+                    assert_eq!(
+                        now.to_bits(),
+                        before.to_bits(),
+                        "{what}: slot {slot} written"
+                    );
+                }
+            }
         }
     }
 }

@@ -408,6 +408,7 @@ kernels! {
     bce_rows::BceRows,
     gaussian_rows::GaussianRows,
     sum_into::SumInto,
+    loss_sums::LossSums,
     square_sums::SquareSums,
     column_moments::ColumnMoments,
     dropout::Dropout,

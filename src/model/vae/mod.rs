@@ -10,8 +10,8 @@ use crate::backend::{Backend, BackendError};
 use crate::kernels::adam::HEALTHY;
 use crate::kernels::square_sums::partials_for;
 use crate::kernels::{
-    Activation, Adam, ColumnMoments, Dropout, Gather, KlColumns, KlReparameterizeBackward, Normal,
-    Op, Reparameterize, ReparameterizeKl, SquareSums, SumInto,
+    Activation, Adam, ColumnMoments, Dropout, Gather, KlColumns, KlReparameterizeBackward,
+    LossSums, Normal, Op, Reparameterize, ReparameterizeKl, SquareSums, SumInto,
 };
 use crate::ops::{BufferId, View};
 
@@ -554,6 +554,29 @@ impl Vae {
         );
     }
 
+    /// The batch's (reconstruction, KL) sums set into `step`'s metrics, if given, and added to
+    /// `running`'s, in one dispatch.
+    fn loss_sums(
+        &self,
+        ops: &mut Vec<Op>,
+        (bce, kl): (View, View),
+        rows: usize,
+        step: Option<(Metric, Metric)>,
+        running: (Metric, Metric),
+    ) {
+        ops.push(
+            LossSums {
+                bce,
+                kl,
+                rows,
+                metrics: View::whole(self.metrics, METRIC_SLOTS),
+                step: step.map(|(b, k)| (b.slot(), k.slot())),
+                running: (running.0.slot(), running.1.slot()),
+            }
+            .into(),
+        );
+    }
+
     fn sum_metric(&self, ops: &mut Vec<Op>, src: View, metric: Metric, accumulate: bool) {
         ops.push(
             SumInto {
@@ -623,10 +646,13 @@ impl Vae {
         let mut ops = Vec::new();
         let (bce, kl) =
             self.forward_losses(&mut ops, data, perm, rows, TRAIN_STREAM, Some(options));
-        self.sum_metric(&mut ops, bce, Metric::StepBce, false);
-        self.sum_metric(&mut ops, kl, Metric::StepKl, false);
-        self.sum_metric(&mut ops, bce, Metric::TrainBce, true);
-        self.sum_metric(&mut ops, kl, Metric::TrainKl, true);
+        self.loss_sums(
+            &mut ops,
+            (bce, kl),
+            rows,
+            Some((Metric::StepBce, Metric::StepKl)),
+            (Metric::TrainBce, Metric::TrainKl),
+        );
 
         // Decoder, last layer first; the gradient of its first layer's input is dLoss/dz.
         let latent = self.config.latent;
@@ -740,8 +766,7 @@ impl Vae {
             EvalSet::Test => (Metric::EvalBce, Metric::EvalKl),
             EvalSet::Validation => (Metric::ValBce, Metric::ValKl),
         };
-        self.sum_metric(&mut ops, bce, bce_metric, true);
-        self.sum_metric(&mut ops, kl, kl_metric, true);
+        self.loss_sums(&mut ops, (bce, kl), rows, None, (bce_metric, kl_metric));
         if moments {
             let latent = self.config.latent;
             ops.push(

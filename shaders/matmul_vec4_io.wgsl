@@ -16,22 +16,10 @@ fn store_row(value: vec4<f32>, row: u32, col4: u32) {
         let at = params.c_offset + row * n4 + col4;
         if (params.accumulate != 0u) {
             c[at] = value + c[at];
-        } else if (params.epilogue == EPILOGUE_BIAS_ACT) {
-            let shifted = value + bias[params.bias_offset + col4];
-            c[at] = vec4<f32>(
-                activate(shifted.x, params.act),
-                activate(shifted.y, params.act),
-                activate(shifted.z, params.act),
-                activate(shifted.w, params.act),
-            );
         } else if (params.epilogue == EPILOGUE_SLOPE) {
-            let y = bias[epilogue_index(row, col4, n4)];
-            c[at] = value * vec4<f32>(
-                slope_from_output(y.x, params.act),
-                slope_from_output(y.y, params.act),
-                slope_from_output(y.z, params.act),
-                slope_from_output(y.w, params.act),
-            );
+            c[at] = value * slope4(bias[epilogue_index(row, col4, n4)], params.act);
+        } else if (params.epilogue == EPILOGUE_BIAS_ACT) {
+            c[at] = activate4(value + bias[params.bias_offset + col4], params.act);
         } else {
             c[at] = value;
         }

@@ -252,8 +252,8 @@ impl GpuBackend {
         }
     }
 
-    /// The pipeline (compiled on first use), shape uniform and bind group of one launch.
-    fn bind(&mut self, op: &Op, launch: &Launch) -> Result<(Dispatch, wgpu::Buffer), BackendError> {
+    /// Refuses a launch this device cannot run: subgroups it lacks, too many workgroups.
+    fn check_launch(&self, op: &Op, launch: &Launch) -> Result<(), BackendError> {
         let entry = launch.entry;
         let invalid = |reason: String| BackendError::InvalidOp {
             op: op.name(),
@@ -279,6 +279,12 @@ impl GpuBackend {
                 entry.name
             );
         }
+        Ok(())
+    }
+
+    /// The pipeline (compiled on first use), shape uniform and bind group of one launch.
+    fn bind(&mut self, op: &Op, launch: &Launch) -> Result<(Dispatch, wgpu::Buffer), BackendError> {
+        let entry = launch.entry;
         self.ensure_dummies(entry.bindings.len());
         let device = &self.context.device;
         let pipeline = self
@@ -576,12 +582,25 @@ impl Backend for GpuBackend {
 
     fn prepare(&mut self, ops: &[Op]) -> Result<GpuProgram, BackendError> {
         let lens: Vec<usize> = self.buffers.iter().map(|b| b.len).collect();
-        let mut dispatches = Vec::with_capacity(ops.len());
-        let mut uniforms = Vec::with_capacity(ops.len());
+        let mut launches = Vec::with_capacity(ops.len());
         for op in ops {
             check_op(op, &lens)?;
             let launch = op.kernel().launch(&self.tuning);
-            let (dispatch, uniform) = self.bind(op, &launch)?;
+            self.check_launch(op, &launch)?;
+            launches.push(launch);
+        }
+        // Every new pipeline of the program at once, on every core.
+        let wanted: Vec<_> = launches
+            .iter()
+            .map(|launch| (launch.entry, launch.overrides.clone()))
+            .collect();
+        self.pipelines
+            .build_all(&self.context.device, &wanted, self.shader_dir.as_deref())
+            .map_err(|e| BackendError::Device(Box::new(GpuError::Unsupported(e))))?;
+        let mut dispatches = Vec::with_capacity(ops.len());
+        let mut uniforms = Vec::with_capacity(ops.len());
+        for (op, launch) in ops.iter().zip(&launches) {
+            let (dispatch, uniform) = self.bind(op, launch)?;
             dispatches.push(dispatch);
             uniforms.push(uniform);
         }

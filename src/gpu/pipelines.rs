@@ -20,6 +20,9 @@ pub struct Pipeline {
 /// was read from (`None`: the embedded shaders).
 type PipelineKey = (usize, Vec<(&'static str, u32)>, Option<PathBuf>);
 
+/// A pipeline to build: its key, its entry point and its override values.
+type Wanted<'a> = (PipelineKey, &'static EntryPoint, &'a [(&'static str, u32)]);
+
 /// Pipelines by entry point and override values, compiled once per device.
 #[derive(Default)]
 pub struct Pipelines {
@@ -35,33 +38,105 @@ impl Pipelines {
         overrides: &[(&'static str, u32)],
         shader_dir: Option<&Path>,
     ) -> Result<Rc<Pipeline>, String> {
-        let dir = shader_dir.map(Path::to_path_buf);
-        let key = (entry as *const EntryPoint as usize, overrides.to_vec(), dir);
-        if let Some(pipeline) = self.built.get(&key) {
-            return Ok(pipeline.clone());
-        }
-        let module_key = (entry.module.file, key.2.clone());
-        if !self.modules.contains_key(&module_key) {
-            let composed = match shader_dir {
-                Some(dir) => wgsl::compose_from(entry.module, dir)?,
-                None => wgsl::compose(entry.module),
-            };
-            let descriptor = wgpu::ShaderModuleDescriptor {
-                label: Some(entry.module.file),
-                source: wgpu::ShaderSource::Wgsl(composed.source.into()),
-            };
-            // SAFETY: the only check left out is the loop counter naga adds to bound every loop;
-            // each loop in shaders/ runs to a count from the shape uniform or a constant, so none
-            // is infinite. Bounds and division checks stay. Without the counter Adam and the
-            // column sums ran 8-20% faster on lavapipe, a step ~4% faster.
-            let module =
-                unsafe { device.create_shader_module_trusted(descriptor, runtime_checks()) };
-            self.modules.insert(module_key.clone(), module);
-        }
-        let pipeline = Rc::new(build(device, &self.modules[&module_key], entry, overrides));
-        self.built.insert(key, pipeline.clone());
-        Ok(pipeline)
+        self.build_all(device, &[(entry, overrides.to_vec())], shader_dir)?;
+        Ok(self.built[&key(entry, overrides, shader_dir)].clone())
     }
+
+    /// Builds the pipelines of these launches that are not built yet, several at once: on
+    /// lavapipe a pipeline is LLVM's work (about 100 ms for a matmul kernel), which made most of
+    /// the start-up, and the device's compiler can run on every core.
+    pub fn build_all(
+        &mut self,
+        device: &wgpu::Device,
+        wanted: &[(&'static EntryPoint, Vec<(&'static str, u32)>)],
+        shader_dir: Option<&Path>,
+    ) -> Result<(), String> {
+        let mut missing: Vec<Wanted> = Vec::new();
+        for (entry, overrides) in wanted {
+            let key = key(entry, overrides, shader_dir);
+            if !self.built.contains_key(&key) && !missing.iter().any(|(k, ..)| *k == key) {
+                self.module(device, entry, shader_dir)?;
+                missing.push((key, entry, overrides));
+            }
+        }
+        let modules = &self.modules;
+        let module_of =
+            |entry: &EntryPoint| &modules[&(entry.module.file, shader_dir.map(Path::to_path_buf))];
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(missing.len());
+        let pipelines: Vec<Pipeline> = if threads <= 1 {
+            missing
+                .iter()
+                .map(|(_, entry, overrides)| build(device, module_of(entry), entry, overrides))
+                .collect()
+        } else {
+            // Each thread takes the next pipeline left; results go back in order.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let done = std::sync::Mutex::new(Vec::with_capacity(missing.len()));
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((_, entry, overrides)) = missing.get(i) else {
+                            break;
+                        };
+                        let pipeline = build(device, module_of(entry), entry, overrides);
+                        done.lock()
+                            .expect("pipeline list poisoned")
+                            .push((i, pipeline));
+                    });
+                }
+            });
+            let mut done = done.into_inner().expect("pipeline list poisoned");
+            done.sort_by_key(|(i, _)| *i);
+            done.into_iter().map(|(_, pipeline)| pipeline).collect()
+        };
+        for ((key, ..), pipeline) in missing.into_iter().zip(pipelines) {
+            self.built.insert(key, Rc::new(pipeline));
+        }
+        Ok(())
+    }
+
+    /// The shader module of an entry point, created on first use.
+    fn module(
+        &mut self,
+        device: &wgpu::Device,
+        entry: &'static EntryPoint,
+        shader_dir: Option<&Path>,
+    ) -> Result<(), String> {
+        let module_key = (entry.module.file, shader_dir.map(Path::to_path_buf));
+        if self.modules.contains_key(&module_key) {
+            return Ok(());
+        }
+        let composed = match shader_dir {
+            Some(dir) => wgsl::compose_from(entry.module, dir)?,
+            None => wgsl::compose(entry.module),
+        };
+        let descriptor = wgpu::ShaderModuleDescriptor {
+            label: Some(entry.module.file),
+            source: wgpu::ShaderSource::Wgsl(composed.source.into()),
+        };
+        // SAFETY: the only check left out is the loop counter naga adds to bound every loop; each
+        // loop in shaders/ runs to a count from the shape uniform or a constant, so none is
+        // infinite. Bounds and division checks stay. Without the counter Adam and the column sums
+        // ran 8-20% faster on lavapipe, a step ~4% faster.
+        let module = unsafe { device.create_shader_module_trusted(descriptor, runtime_checks()) };
+        self.modules.insert(module_key, module);
+        Ok(())
+    }
+}
+
+fn key(
+    entry: &'static EntryPoint,
+    overrides: &[(&'static str, u32)],
+    shader_dir: Option<&Path>,
+) -> PipelineKey {
+    (
+        entry as *const EntryPoint as usize,
+        overrides.to_vec(),
+        shader_dir.map(Path::to_path_buf),
+    )
 }
 
 /// Every check wgpu would add, but the loop bound (see the SAFETY note in `Pipelines::get`).

@@ -356,3 +356,62 @@ fn cpu_reference_training_matches_the_gpu_run() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bench --baseline-shaders`: a folder holding a copy of a built-in shader is timed alongside,
+/// kernel by kernel, with several steps per submit; a file no kernel uses is refused, named.
+#[test]
+fn bench_times_a_shader_folder_alongside_and_refuses_unknown_files() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = scratch("bench-shaders");
+    let shaders = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    std::fs::copy(shaders.join("adam.wgsl"), dir.join("adam.wgsl")).unwrap();
+    let folder = dir.to_str().unwrap();
+    let small = [
+        "bench",
+        "--batch-sizes",
+        "8",
+        "--kernel-batch",
+        "8",
+        "--steps",
+        "3",
+        "--repeats",
+        "2",
+        "--steps-per-submit",
+        "2",
+        "--hidden",
+        "16",
+        "--latent",
+        "3",
+    ];
+    let args: Vec<&str> = small
+        .iter()
+        .copied()
+        .chain(["--baseline-shaders", folder])
+        .collect();
+    let report = succeed(&args);
+    assert!(
+        report.contains("baseline shaders (timed alongside)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("3 per timed repeat, 2 per submit"),
+        "{report}"
+    );
+    if report.contains("GPU timestamps") {
+        assert!(report.contains("baseline ms"), "{report}");
+    }
+    std::fs::write(dir.join("adams.wgsl"), "// misspelt").unwrap();
+    let args: Vec<&str> = small
+        .iter()
+        .copied()
+        .chain(["--baseline-shaders", folder])
+        .collect();
+    let error = fail_on_the_device(&args);
+    assert!(
+        error.contains("adams.wgsl") && error.contains("no kernel uses"),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

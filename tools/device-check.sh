@@ -3,8 +3,8 @@
 # toolchain, runs what tools/build-device-bundle.sh carried there and writes one log:
 #   host and driver probes (nvidia-smi, vulkaninfo --summary, the loader and ICD files),
 #   vae-gpu info (every adapter, and the one chosen), the GPU test executables,
-#   vae-gpu bench at batch 128 and 1024 (JSON and text; at 128 also one submit per step), the
-#   4096^3 matmul of every kernel family,
+#   vae-gpu bench at batch 128 and 1024 (JSON and text; at 128 also one submit per step, and each
+#   kernel against the tiled kernels), the 4096^3 matmul of every kernel family,
 #   and the PyTorch comparison (tools/compare_pytorch.sh) where torch imports;
 # then a table of each step's status and wall time. Whole run: under 5 minutes (DEVICE_CHECK_BUDGET).
 #
@@ -189,6 +189,9 @@ step "bench 128,1024 (text)" 45 ./vae-gpu bench --batch-sizes 128,1024
 # One submit per step, as before multi-step submits: the ratio to the line above is their gain.
 step "bench 128 --steps-per-submit 1" 30 ./vae-gpu bench --batch-sizes 128 --steps 20 --steps-per-submit 1
 step "bench 128 --steps 20" 30 ./vae-gpu bench --batch-sizes 128 --steps 20
+# Each kernel of the step under the tiled kernels too, timed in alternation: what a choice of
+# kernel per product shape would pick.
+step "bench 128 --baseline tiled" 30 ./vae-gpu bench --batch-sizes 128 --baseline tiled --repeats 9
 
 # ---- the 4096^3 matmul: every family the adapter runs, three forms (MATMUL_CMD overrides)
 step "matmul 4096^3" 60 bash -c "${MATMUL_CMD:-./vae-gpu bench --batch-sizes 128 --repeats 3 --matmul-size 4096}"

@@ -322,6 +322,12 @@ fn info(gpu: &GpuArgs) -> Result<()> {
     match gpu.open_with_choice() {
         Ok((backend, choice)) => {
             println!("chosen: {}", backend.describe());
+            let tuning = backend.tuning();
+            println!(
+                "reductions: {} invocation(s) per column of the bias gradients, {} per row of the \
+                 losses; subgroup matmul workgroups of {}",
+                tuning.reduction_lanes, tuning.row_lanes, tuning.subgroup_lanes
+            );
             match choice {
                 None => println!("matmul kernels: {:?} (--matmul)", backend.matmul_strategy()),
                 Some((choice, source)) => {

@@ -18,40 +18,19 @@ fn stable_sigmoid(v: f32) -> f32 {
     return e / (1.0 + e);
 }
 
-// True for NaN, read from the bits: a driver may fold float comparisons with NaN away.
-fn is_nan(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7FFFFFFFu) > 0x7F800000u;
-}
-
-// NaN is passed on, so that a diverging run shows as NaN (max(NaN, 0) may be 0).
+// One value through the four-value forms below, so that each activation is written once.
 fn activate(v: f32, act: u32) -> f32 {
-    var y = v;
-    switch act {
-        case ACT_RELU: { y = max(v, 0.0); }
-        case ACT_LEAKY_RELU: { y = select(LEAKY_RELU_SLOPE * v, v, v > 0.0); }
-        case ACT_TANH: { y = tanh(clamp(v, -TANH_CLAMP, TANH_CLAMP)); }
-        case ACT_SIGMOID: { y = stable_sigmoid(v); }
-        case ACT_CONTINUOUS_BERNOULLI_MEAN: { y = cb_mean(v); }
-        default: {}
-    }
-    return select(y, v, is_nan(v));
+    return activate4(vec4<f32>(v), act).x;
 }
 
 fn slope_from_output(y: f32, act: u32) -> f32 {
-    switch act {
-        case ACT_RELU: { return select(0.0, 1.0, y > 0.0); }
-        case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE, 1.0, y > 0.0); }
-        case ACT_TANH: { return 1.0 - y * y; }
-        case ACT_SIGMOID: { return y * (1.0 - y); }
-        // An output-only activation (pictures of a continuous Bernoulli model): never trained through.
-        case ACT_CONTINUOUS_BERNOULLI_MEAN: { return 0.0; }
-        default: { return 1.0; }
-    }
+    return slope4(vec4<f32>(y), act).x;
 }
 
-// activate and slope_from_output on four values with one switch, the same values bit for bit:
-// the matmul kernels inline their store 32 times, and a switch per component doubled lavapipe's
-// compile time.
+// Activations and their slopes (taken from the output) on four values with one switch: the
+// matmul kernels inline their store 32 times, and a switch per component doubled lavapipe's
+// compile time. NaN is passed on, so that a diverging run shows as NaN (max(NaN, 0) may be 0);
+// it is read from the bits, as a driver may fold float comparisons with NaN away.
 fn activate4(v: vec4<f32>, act: u32) -> vec4<f32> {
     var y = v;
     switch act {
@@ -76,6 +55,7 @@ fn slope4(y: vec4<f32>, act: u32) -> vec4<f32> {
         case ACT_LEAKY_RELU: { return select(vec4<f32>(LEAKY_RELU_SLOPE), vec4<f32>(1.0), y > vec4<f32>(0.0)); }
         case ACT_TANH: { return 1.0 - y * y; }
         case ACT_SIGMOID: { return y * (1.0 - y); }
+        // An output-only activation (pictures of a continuous Bernoulli model): never trained through.
         case ACT_CONTINUOUS_BERNOULLI_MEAN: { return vec4<f32>(0.0); }
         default: { return vec4<f32>(1.0); }
     }

@@ -163,12 +163,21 @@ fn gpu_scalar_matmul_matches_cpu_when_forced_and_accumulating() {
     }
 }
 
-/// The dense layer's epilogue fused into every matmul family: act(op(A)·op(B) + bias) for each
-/// activation, odd and aligned shapes, the bias at an offset (a multiple of 4 where vec4 kernels
-/// read it), every transpose.
-#[test]
-fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
-    let Some(mut pair) = Pair::new() else { return };
+/// Every matmul family the adapter runs × three shapes (odd, aligned, wide) × every form, an
+/// activation per (shape, form) taken in turn from `activations`, and a seed from `seed_base`.
+fn epilogue_cases(
+    pair: &mut Pair,
+    activations: &[Activation],
+    seed_base: u64,
+    mut case: impl FnMut(
+        &mut Pair,
+        MatmulStrategy,
+        (usize, usize, usize),
+        (bool, bool),
+        Activation,
+        u64,
+    ),
+) {
     let mut families = vec![
         MatmulStrategy::Scalar,
         MatmulStrategy::Vec4,
@@ -177,6 +186,33 @@ fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
     if pair.gpu.has_subgroups() {
         families.push(MatmulStrategy::Subgroup);
     }
+    for strategy in families {
+        pair.gpu.set_matmul_strategy(strategy).unwrap();
+        for (i, shape) in [(7, 13, 5), (36, 44, 20), (33, 400, 17)]
+            .into_iter()
+            .enumerate()
+        {
+            for (f, form) in FORMS.into_iter().enumerate() {
+                let act = activations[(i + f) % activations.len()];
+                case(
+                    pair,
+                    strategy,
+                    shape,
+                    form,
+                    act,
+                    seed_base + 10 * i as u64 + f as u64,
+                );
+            }
+        }
+    }
+}
+
+/// The dense layer's epilogue fused into every matmul family: act(op(A)·op(B) + bias) for each
+/// activation, odd and aligned shapes, the bias at an offset (a multiple of 4 where vec4 kernels
+/// read it), every transpose.
+#[test]
+fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
+    let Some(mut pair) = Pair::new() else { return };
     let activations = [
         Activation::Identity,
         Activation::Relu,
@@ -185,40 +221,34 @@ fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
         Activation::Sigmoid,
         Activation::ContinuousBernoulliMean,
     ];
-    for strategy in families {
-        pair.gpu.set_matmul_strategy(strategy).unwrap();
-        for (i, (m, n, k)) in [(7, 13, 5), (36, 44, 20), (33, 400, 17)]
-            .into_iter()
-            .enumerate()
-        {
-            for (f, (trans_a, trans_b)) in FORMS.into_iter().enumerate() {
-                let act = activations[(i + f) % activations.len()];
-                let seed = 100 + 10 * i as u64 + f as u64;
-                let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
-                let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
-                let bias = view(pair.input(&random(12 + n + 3, 2.0, seed + 2)), 12, n);
-                let c = view(pair.poisoned(4 + m * n + 5), 4, m * n);
-                let op = MatMul {
-                    a,
-                    b,
-                    c,
-                    m,
-                    n,
-                    k,
-                    trans_a,
-                    trans_b,
-                    accumulate: false,
-                    epilogue: Some(Epilogue::BiasAct { bias, act }),
-                };
-                let entry = op.entry_point(strategy).name;
-                pair.run(&[op.into()], &Frame::default());
-                let what = format!(
-                    "matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} + bias, {act:?} via {entry}"
-                );
-                pair.check(&what, c, KERNEL_REDUCTION);
-            }
-        }
-    }
+    epilogue_cases(
+        &mut pair,
+        &activations,
+        100,
+        |pair, strategy, (m, n, k), (trans_a, trans_b), act, seed| {
+            let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
+            let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
+            let bias = view(pair.input(&random(12 + n + 3, 2.0, seed + 2)), 12, n);
+            let c = view(pair.poisoned(4 + m * n + 5), 4, m * n);
+            let op = MatMul {
+                a,
+                b,
+                c,
+                m,
+                n,
+                k,
+                trans_a,
+                trans_b,
+                accumulate: false,
+                epilogue: Some(Epilogue::BiasAct { bias, act }),
+            };
+            let entry = op.entry_point(strategy).name;
+            pair.run(&[op.into()], &Frame::default());
+            let what =
+                format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} + bias, {act:?} via {entry}");
+            pair.check(&what, c, KERNEL_REDUCTION);
+        },
+    );
 }
 
 /// The backward's slope epilogue in every matmul family: op(A)·op(B) · act'(y) for each trained
@@ -228,14 +258,6 @@ fn gpu_matmul_epilogues_match_cpu_for_every_family_and_activation() {
 #[test]
 fn gpu_matmul_slope_epilogue_matches_cpu_and_the_unfused_pair() {
     let Some(mut pair) = Pair::new() else { return };
-    let mut families = vec![
-        MatmulStrategy::Scalar,
-        MatmulStrategy::Vec4,
-        MatmulStrategy::Tiled,
-    ];
-    if pair.gpu.has_subgroups() {
-        families.push(MatmulStrategy::Subgroup);
-    }
     let activations = [
         Activation::Relu,
         Activation::LeakyRelu,
@@ -243,76 +265,71 @@ fn gpu_matmul_slope_epilogue_matches_cpu_and_the_unfused_pair() {
         Activation::Sigmoid,
         Activation::Identity,
     ];
-    for strategy in families {
-        pair.gpu.set_matmul_strategy(strategy).unwrap();
-        for (i, (m, n, k)) in [(7, 13, 5), (36, 44, 20), (33, 400, 17)]
-            .into_iter()
-            .enumerate()
-        {
-            for (f, (trans_a, trans_b)) in FORMS.into_iter().enumerate() {
-                let act = activations[(i + f) % activations.len()];
-                let seed = 200 + 10 * i as u64 + f as u64;
-                let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
-                let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
-                // Outputs of the activation: values it can produce, some at relu's 0.
-                let y: Vec<f32> = random(12 + m * n, 1.0, seed + 2)
-                    .iter()
-                    .map(|&v| match act {
-                        Activation::Relu => v.max(0.0),
-                        Activation::Sigmoid => 0.5 + 0.45 * v,
-                        Activation::Tanh => 0.9 * v,
-                        _ => v,
-                    })
-                    .collect();
-                let y = view(pair.input(&y), 12, m * n);
-                let c = view(pair.poisoned(4 + m * n + 5), 4, m * n);
-                let apart = view(pair.poisoned(4 + m * n + 5), 4, m * n);
-                let product = MatMul {
-                    a,
-                    b,
-                    c: apart,
-                    m,
-                    n,
-                    k,
-                    trans_a,
-                    trans_b,
-                    accumulate: false,
-                    epilogue: None,
-                };
-                let fused = MatMul {
-                    c,
-                    epilogue: Some(Epilogue::Slope { y, act }),
-                    ..product
-                };
-                let entry = fused.entry_point(strategy).name;
-                pair.run(&[fused.into()], &Frame::default());
-                let slope = BiasActBackward {
-                    grad: apart,
-                    y,
-                    rows: m,
-                    cols: n,
-                    act,
-                };
-                pair.run(&[product.into(), slope.into()], &Frame::default());
-                let what =
-                    format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} * {act:?}' via {entry}");
-                pair.check(&what, c, KERNEL_REDUCTION);
-                let (fused, cpu_fused) = pair.read(c);
-                let (unfused, cpu_unfused) = pair.read(apart);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(&fused),
-                    bits(&unfused),
-                    "{what}: differs from the unfused pair"
-                );
-                assert_eq!(
-                    bits(&cpu_fused),
-                    bits(&cpu_unfused),
-                    "{what}: CPU references differ"
-                );
-            }
-        }
-    }
+    epilogue_cases(
+        &mut pair,
+        &activations,
+        200,
+        |pair, strategy, (m, n, k), (trans_a, trans_b), act, seed| {
+            let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
+            let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
+            // Outputs of the activation: values it can produce, some at relu's 0.
+            let y: Vec<f32> = random(12 + m * n, 1.0, seed + 2)
+                .iter()
+                .map(|&v| match act {
+                    Activation::Relu => v.max(0.0),
+                    Activation::Sigmoid => 0.5 + 0.45 * v,
+                    Activation::Tanh => 0.9 * v,
+                    _ => v,
+                })
+                .collect();
+            let y = view(pair.input(&y), 12, m * n);
+            let c = view(pair.poisoned(4 + m * n + 5), 4, m * n);
+            let apart = view(pair.poisoned(4 + m * n + 5), 4, m * n);
+            let product = MatMul {
+                a,
+                b,
+                c: apart,
+                m,
+                n,
+                k,
+                trans_a,
+                trans_b,
+                accumulate: false,
+                epilogue: None,
+            };
+            let fused = MatMul {
+                c,
+                epilogue: Some(Epilogue::Slope { y, act }),
+                ..product
+            };
+            let entry = fused.entry_point(strategy).name;
+            pair.run(&[fused.into()], &Frame::default());
+            let slope = BiasActBackward {
+                grad: apart,
+                y,
+                rows: m,
+                cols: n,
+                act,
+            };
+            pair.run(&[product.into(), slope.into()], &Frame::default());
+            let what =
+                format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} * {act:?}' via {entry}");
+            pair.check(&what, c, KERNEL_REDUCTION);
+            let (fused, cpu_fused) = pair.read(c);
+            let (unfused, cpu_unfused) = pair.read(apart);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fused),
+                bits(&unfused),
+                "{what}: differs from the unfused pair"
+            );
+            assert_eq!(
+                bits(&cpu_fused),
+                bits(&cpu_unfused),
+                "{what}: CPU references differ"
+            );
+        },
+    );
 }
 
 /// The workgroup-tiled kernel (for real GPUs) on every shape, transpose and offset: tiles of

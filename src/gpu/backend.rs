@@ -282,15 +282,14 @@ impl GpuBackend {
         Ok(())
     }
 
-    /// The pipeline (compiled on first use), shape uniform and bind group of one launch.
+    /// The pipeline (built by `prepare` beforehand), shape uniform and bind group of one launch.
     fn bind(&mut self, op: &Op, launch: &Launch) -> Result<(Dispatch, wgpu::Buffer), BackendError> {
         let entry = launch.entry;
         self.ensure_dummies(entry.bindings.len());
         let device = &self.context.device;
         let pipeline = self
             .pipelines
-            .get(device, entry, &launch.overrides, self.shader_dir.as_deref())
-            .map_err(|e| BackendError::Device(Box::new(GpuError::Unsupported(e))))?;
+            .built(entry, &launch.overrides, self.shader_dir.as_deref());
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(entry.name),
             contents: bytemuck::cast_slice(&launch.uniform),
@@ -396,6 +395,11 @@ impl GpuBackend {
             steps.len() <= FRAME_SLOTS,
             "{} steps in one submit",
             steps.len()
+        );
+        // Query i + 1 follows dispatch i of one step: timestamps time one step at a time.
+        assert!(
+            queries.is_none() || steps.len() == 1,
+            "timestamps over several steps"
         );
         let context = &self.context;
         let stride = self.frame_stride as usize;

@@ -31,15 +31,17 @@ pub struct Pipelines {
 }
 
 impl Pipelines {
-    pub fn get(
-        &mut self,
-        device: &wgpu::Device,
+    /// A pipeline `build_all` built.
+    pub fn built(
+        &self,
         entry: &'static EntryPoint,
         overrides: &[(&'static str, u32)],
         shader_dir: Option<&Path>,
-    ) -> Result<Rc<Pipeline>, String> {
-        self.build_all(device, &[(entry, overrides.to_vec())], shader_dir)?;
-        Ok(self.built[&key(entry, overrides, shader_dir)].clone())
+    ) -> Rc<Pipeline> {
+        self.built
+            .get(&key(entry, overrides, shader_dir))
+            .unwrap_or_else(|| panic!("{}: pipeline used before build_all", entry.name))
+            .clone()
     }
 
     /// Builds the pipelines of these launches that are not built yet, several at once: on

@@ -26,7 +26,8 @@ pub struct DenseParams {
 }
 
 impl DenseParams {
-    fn param(&self, offset: usize, len: usize) -> View {
+    /// `len` parameters from `offset` of the flat parameter buffer.
+    pub fn param(&self, offset: usize, len: usize) -> View {
         View {
             buffer: self.params,
             offset,
@@ -34,7 +35,8 @@ impl DenseParams {
         }
     }
 
-    fn grad(&self, offset: usize, len: usize) -> View {
+    /// Their gradients' view in the flat gradient buffer.
+    pub fn grad(&self, offset: usize, len: usize) -> View {
         View {
             buffer: self.grads,
             offset,

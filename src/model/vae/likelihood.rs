@@ -36,7 +36,10 @@ impl Vae {
                 .into(),
             ),
             Likelihood::Gaussian { sigma } => {
-                let learned = self.layout.likelihood_logvar.map(|at| self.param(at, cols));
+                let learned = self
+                    .layout
+                    .likelihood_logvar
+                    .map(|at| self.dense().param(at, cols));
                 let variance = match (sigma, learned) {
                     (Sigma::Learned, Some(view)) => Variance::Learned(view),
                     (Sigma::Fixed(sigma), _) => Variance::Fixed(2.0 * sigma.ln()),
@@ -61,7 +64,7 @@ impl Vae {
                     ops.push(
                         ColumnSum {
                             x: elements,
-                            out: self.grad(at, cols),
+                            out: self.dense().grad(at, cols),
                             rows,
                             cols,
                         }

@@ -341,22 +341,6 @@ impl Vae {
         );
     }
 
-    fn param(&self, offset: usize, len: usize) -> View {
-        View {
-            buffer: self.params,
-            offset,
-            len,
-        }
-    }
-
-    fn grad(&self, offset: usize, len: usize) -> View {
-        View {
-            buffer: self.grads,
-            offset,
-            len,
-        }
-    }
-
     fn metric(&self, metric: Metric) -> View {
         View {
             buffer: self.metrics,

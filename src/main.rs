@@ -23,7 +23,7 @@ use cli::train_args::{
 use vae_gpu::backend::Backend;
 use vae_gpu::cpu::CpuBackend;
 use vae_gpu::data::Dataset;
-use vae_gpu::gpu::autotune::{self, MatmulChoice, Source};
+use vae_gpu::gpu::autotune::{self, MatmulChoice, ShapeTiming, Source};
 use vae_gpu::gpu::{self, BackendChoice, GpuBackend, GpuOptions};
 use vae_gpu::image_grid::save_png;
 use vae_gpu::kernels::{Activation, MatmulStrategy};
@@ -121,10 +121,17 @@ impl GpuArgs {
             backend.set_matmul_strategy(strategy).context("--matmul")?;
             return Ok((backend, None));
         }
-        let choice = autotune::choose(&mut backend, self.cache_dir().as_deref(), |line| {
+        let cache_dir = self.cache_dir();
+        let choice = autotune::choose(&mut backend, cache_dir.as_deref(), |line| {
             eprintln!("warning: {line}")
         })
         .context("timing the matmul kernels on this adapter")?;
+        // Each product shape a program meets is timed once too (then read from the cache).
+        backend.set_shape_timing(Some(ShapeTiming::new(
+            &choice.0,
+            cache_dir.as_deref(),
+            |line| eprintln!("warning: {line}"),
+        )));
         Ok((backend, Some(choice)))
     }
 }
@@ -349,6 +356,31 @@ fn info(gpu: &GpuArgs) -> Result<()> {
                         choice.chosen,
                         times.join(", ")
                     );
+                    if choice.shapes.is_empty() {
+                        println!(
+                            "per product shape: none timed yet (each shape is timed the first \
+                             time a program needs it)"
+                        );
+                    } else {
+                        println!("per product shape (timed when first needed, cached):");
+                    }
+                    for (shape, timed) in &choice.shapes {
+                        let times: Vec<String> = timed
+                            .times_ms
+                            .iter()
+                            .map(|(name, ms)| format!("{name} {ms:.3}"))
+                            .collect();
+                        let times = if times.is_empty() {
+                            "untimed: every other family was over 4x slower on the layer"
+                                .to_string()
+                        } else {
+                            format!("ms: {}", times.join(", "))
+                        };
+                        println!(
+                            "  {shape:<20} {:<9} ({times})",
+                            format!("{:?}", timed.chosen)
+                        );
+                    }
                 }
             }
         }
@@ -596,11 +628,9 @@ fn bench_command(gpu: &GpuArgs, args: &BenchArgs, process_start: std::time::Inst
     let mut backend = gpu.open()?;
     if let Some(baseline) = args.baseline {
         // Fails here, with the adapter named, if the baseline cannot run on it.
-        let chosen = backend.matmul_strategy();
         backend
-            .set_matmul_strategy(baseline)
+            .with_matmul(baseline, |_| ())
             .context("--baseline")?;
-        backend.set_matmul_strategy(chosen)?;
     }
     if let Some(dir) = &args.baseline_shaders {
         // A folder that is missing, or holds a file no kernel uses, fails here in one line.

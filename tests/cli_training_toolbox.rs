@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use vae_gpu::checkpoint;
+use vae_gpu::workflows::state::SavedState;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vae-gpu-toolbox-{}-{name}", std::process::id()));
@@ -85,7 +86,15 @@ fn train(dir: &Path, extra: &[&str]) -> String {
     args.extend(SMALL);
     args.extend(extra);
     let runs = dir.join("runs");
-    args.extend(["--runs", runs.to_str().unwrap()]);
+    // The kernels chosen per product shape are timed once per cache: the runs of one test share
+    // theirs, so that a noisy machine cannot hand two runs different kernels.
+    let cache = dir.join("cache");
+    args.extend([
+        "--runs",
+        runs.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
     succeed(&args)
 }
 
@@ -150,6 +159,16 @@ fn resume_ends_bit_for_bit_where_the_uninterrupted_run_ends() {
         "4",
     ]);
     assert!(stdout.contains("resumed after epoch 2"), "{stdout}");
+    // The state records the kernels chosen for each product shape of the step, which the
+    // resumed run took over.
+    let saved = SavedState::load(&halves.join("state.safetensors")).unwrap();
+    let shapes: Vec<&String> = saved.tuning.matmul_shapes.keys().collect();
+    assert!(
+        ["NT ", "NN ", "TN "]
+            .iter()
+            .all(|form| shapes.iter().any(|s| s.starts_with(form))),
+        "{shapes:?}"
+    );
     assert_eq!(metrics(&whole), metrics(&halves));
     assert_eq!(metrics(&whole).len(), 4);
     assert_same_tensors(

@@ -1,13 +1,19 @@
-//! The matmul kernels chosen per adapter by timing: timed once and cached under the adapter's
-//! key, read back from the cache the second time, timed again over a broken cache file; and the
-//! choice shown by `vae-gpu info`.
+//! The matmul kernels chosen per adapter and per product shape by timing: timed once and cached
+//! under the adapter's key, read back from the cache the second time, timed again over a broken
+//! cache file; a cached choice for one shape runs that shape only; a resumed run's choices are
+//! taken as they are; and the choice shown by `vae-gpu info`.
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::Command;
 
-use vae_gpu::gpu::autotune::{self, Source, CACHE_FILE};
+use vae_gpu::backend::Backend;
+use vae_gpu::gpu::autotune::{self, ShapeChoice, ShapeTiming, Source, CACHE_FILE};
 use vae_gpu::gpu::GpuBackend;
+use vae_gpu::kernels::{MatMul, MatmulStrategy, Op, Tuning};
+use vae_gpu::ops::{Frame, View};
+use vae_gpu::tolerance;
 
 #[test]
 fn the_choice_is_timed_once_cached_and_reused() {
@@ -67,4 +73,178 @@ fn info_shows_the_matmul_choice_and_where_it_came_from() {
     assert!(info(&[]).contains("matmul kernels:") && info(&[]).contains("cached in"));
     assert!(info(&["--matmul", "tiled"]).contains("matmul kernels: Tiled (--matmul)"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A product of these sizes on fresh random buffers of the pair, C poisoned.
+fn product(
+    pair: &mut common::Pair,
+    (m, n, k): (usize, usize, usize),
+    trans: (bool, bool),
+    seed: u64,
+) -> MatMul {
+    let a = pair.input(&common::random(m * k, 1.0, seed));
+    let b = pair.input(&common::random(k * n, 1.0, seed + 1));
+    let c = pair.poisoned(m * n);
+    MatMul {
+        a: View::whole(a, m * k),
+        b: View::whole(b, k * n),
+        c: View::whole(c, m * n),
+        m,
+        n,
+        k,
+        trans_a: trans.0,
+        trans_b: trans.1,
+        accumulate: false,
+        epilogue: None,
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vae-gpu-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn each_product_shape_is_timed_once_then_read_from_the_cache() {
+    let Some(mut pair) = common::Pair::new() else {
+        return;
+    };
+    let dir = temp_dir("shapes");
+    let (adapter, _) = autotune::choose(&mut pair.gpu, Some(&dir), |_| {}).unwrap();
+    let forward = product(&mut pair, (12, 20, 36), (false, true), 1);
+    let weight_grad = product(&mut pair, (20, 36, 12), (true, false), 3);
+    let ops: Vec<Op> = vec![forward.into(), weight_grad.into(), forward.into()];
+    let buffers_before = pair.gpu.allocated_bytes();
+    pair.gpu
+        .set_shape_timing(Some(ShapeTiming::new(&adapter, Some(&dir), |w| {
+            panic!("{w}")
+        })));
+    pair.run(&ops, &Frame::default());
+    // The scratch buffers of the timing are gone again (and buffer ids still agree with the CPU's).
+    assert_eq!(pair.gpu.allocated_bytes(), buffers_before);
+    let tuning = pair.gpu.tuning();
+    let keys: Vec<&str> = tuning.matmul_shapes.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["NT 12x20x36", "TN 20x36x12"]);
+    let timing = pair.gpu.set_shape_timing(None).unwrap();
+    assert_eq!((timing.timed, timing.cached), (2, 0));
+    // Whatever was chosen computes the products.
+    pair.check("forward", forward.c, tolerance::KERNEL_REDUCTION);
+    pair.check(
+        "weight gradient",
+        weight_grad.c,
+        tolerance::KERNEL_REDUCTION,
+    );
+    let cache = std::fs::read_to_string(dir.join(CACHE_FILE)).unwrap();
+    assert!(
+        cache.contains("NT 12x20x36") && cache.contains("TN 20x36x12"),
+        "{cache}"
+    );
+
+    // Another backend on the same adapter reads both from the cache and times nothing.
+    let mut gpu = common::gpu().unwrap();
+    let (adapter, source) = autotune::choose(&mut gpu, Some(&dir), |_| {}).unwrap();
+    assert!(matches!(source, Source::Cached(_)));
+    assert_eq!(adapter.shapes.len(), 2);
+    gpu.set_shape_timing(Some(ShapeTiming::new(&adapter, Some(&dir), |w| {
+        panic!("{w}")
+    })));
+    let (a, b, c) = (
+        gpu.create_buffer("a", 12 * 36).unwrap(),
+        gpu.create_buffer("b", 20 * 36).unwrap(),
+        gpu.create_buffer("c", 12 * 20).unwrap(),
+    );
+    let again = MatMul {
+        a: View::whole(a, 12 * 36),
+        b: View::whole(b, 20 * 36),
+        c: View::whole(c, 12 * 20),
+        ..forward
+    };
+    gpu.prepare(&[again.into()]).unwrap();
+    assert_eq!(gpu.tuning().matmul_shapes, {
+        let mut only = tuning.matmul_shapes.clone();
+        only.retain(|key, _| key == "NT 12x20x36");
+        only
+    });
+    let timing = gpu.set_shape_timing(None).unwrap();
+    assert_eq!((timing.timed, timing.cached), (0, 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_choice_per_shape_picks_the_kernels_of_that_shape_only() {
+    let Some(mut pair) = common::Pair::new() else {
+        return;
+    };
+    let dir = temp_dir("planted-shape");
+    let (mut adapter, _) = autotune::choose(&mut pair.gpu, Some(&dir), |_| {}).unwrap();
+    // A cache that says: the adapter's family everywhere, the tiled kernel for one shape.
+    let planted = "NN 12x20x36";
+    adapter.shapes.insert(
+        planted.to_string(),
+        ShapeChoice {
+            chosen: MatmulStrategy::Tiled,
+            times_ms: Default::default(),
+        },
+    );
+    let mut all = std::collections::BTreeMap::new();
+    all.insert(autotune::adapter_key(&pair.gpu), adapter.clone());
+    std::fs::write(dir.join(CACHE_FILE), serde_json::to_string(&all).unwrap()).unwrap();
+
+    pair.gpu
+        .set_shape_timing(Some(ShapeTiming::new(&adapter, Some(&dir), |w| {
+            panic!("{w}")
+        })));
+    let tiled = product(&mut pair, (12, 20, 36), (false, false), 5);
+    let other = product(&mut pair, (12, 24, 36), (false, false), 7);
+    let ops: Vec<Op> = vec![tiled.into(), other.into()];
+    pair.run(&ops, &Frame::default());
+    assert_eq!(pair.gpu.entry_point(&ops[0]), "matmul_tiled");
+    let family = format!("{:?}", adapter.chosen).to_lowercase();
+    let expected = if family == "tiled" {
+        "matmul_tiled".to_string()
+    } else {
+        format!("matmul_{family}_nn")
+    };
+    assert_eq!(pair.gpu.entry_point(&ops[1]), expected);
+    assert!(pair
+        .gpu
+        .tuning()
+        .describe_matmul()
+        .contains("Tiled for NN 12x20x36"));
+    pair.check("planted tiled shape", tiled.c, tolerance::KERNEL_REDUCTION);
+    pair.check("the other shape", other.c, tolerance::KERNEL_REDUCTION);
+
+    // A resumed run's kernels are taken as they are: no shape is timed, a new one runs `matmul`.
+    let mut resumed = pair.gpu.tuning();
+    resumed
+        .matmul_shapes
+        .insert(planted.to_string(), MatmulStrategy::Vec4);
+    pair.gpu
+        .set_shape_timing(Some(ShapeTiming::new(&adapter, Some(&dir), |w| {
+            panic!("{w}")
+        })));
+    pair.gpu.set_tuning(resumed.clone()).unwrap();
+    assert!(pair.gpu.set_shape_timing(None).is_none());
+    let new_shape = product(&mut pair, (8, 16, 4), (false, true), 9);
+    pair.gpu.prepare(&[new_shape.into()]).unwrap();
+    assert_eq!(pair.gpu.tuning(), resumed);
+    assert_eq!(pair.gpu.entry_point(&ops[0]), "matmul_vec4_nn");
+
+    // with_matmul runs everything on one family and puts the choices back.
+    let inside = pair
+        .gpu
+        .with_matmul(MatmulStrategy::Scalar, |gpu| gpu.entry_point(&ops[0]))
+        .unwrap();
+    assert_eq!(inside, "matmul_scalar");
+    assert_eq!(pair.gpu.tuning(), resumed);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn states_from_before_the_choice_per_shape_run_every_shape_on_their_family() {
+    let old = r#"{"matmul":"vec4","subgroup_lanes":8,"fold_limit":65535,"reduction_lanes":1,"row_lanes":8}"#;
+    let tuning: Tuning = serde_json::from_str(old).unwrap();
+    assert!(tuning.matmul_shapes.is_empty());
+    assert_eq!(tuning.matmul_for("NT 128x400x784"), MatmulStrategy::Vec4);
 }

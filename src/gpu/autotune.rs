@@ -1,10 +1,15 @@
-//! Choosing the matrix-multiply kernels per adapter by timing them once, and remembering the
-//! choice in the user's cache folder, keyed by adapter, driver, API and vae-gpu version.
+//! Choosing the matrix-multiply kernels per adapter and per product shape by timing them once,
+//! and remembering the choices in the user's cache folder, keyed by adapter, driver, API and
+//! vae-gpu version.
 //!
-//! The candidates run the three products of a dense layer of the default model at batch 128
-//! (forward, input gradient, weight gradient). The rule-based default (`best_matmul_strategy`)
-//! stays unless another candidate is at least `CLEAR_WIN` times faster: kernels sum in different
-//! orders, so a choice that flipped with the noise of a busy machine would change a run's bits.
+//! Per adapter (`choose`): the candidates run the three products of a dense layer of the default
+//! model at batch 128 (forward, input gradient, weight gradient); the rule-based default
+//! (`best_matmul_strategy`) stays unless another candidate is at least `CLEAR_WIN` times faster.
+//! Per shape (`choose_shapes`, run by `prepare` once `GpuBackend::set_shape_timing` asks for it):
+//! each product shape a program meets for the first time is timed alone under every candidate,
+//! and the adapter's choice stays for it unless another is `CLEAR_WIN` times faster. Kernels sum
+//! in different orders, so a choice that flipped with the noise of a busy machine would change a
+//! run's bits; a run records its choices (`Tuning`) and a resumed run reuses them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +36,64 @@ pub struct MatmulChoice {
     /// Milliseconds of the three products per candidate (a candidate dropped once it was far
     /// behind shows its first time).
     pub times_ms: BTreeMap<String, f64>,
+    /// The choice per product shape (`MatMul::shape_key`), for the shapes timed so far. Caches
+    /// from before it existed have none.
+    #[serde(default)]
+    pub shapes: BTreeMap<String, ShapeChoice>,
+}
+
+/// What was timed for one product shape and what was chosen for it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShapeChoice {
+    pub chosen: MatmulStrategy,
+    /// Milliseconds of the product alone per candidate.
+    pub times_ms: BTreeMap<String, f64>,
+}
+
+/// A family over this many times slower than the adapter's choice on the whole layer is not timed
+/// per shape (on lavapipe the tiled kernel is 17x slower, and timing it on every shape made the
+/// first run 5 s longer).
+const FAR_BEHIND: f64 = 4.0;
+
+/// What `prepare` needs to choose kernels per shape: the candidates, where the choices are cached,
+/// and whom to tell when the cache cannot be written. Counts what it did, for reports and tests.
+pub struct ShapeTiming {
+    candidates: Vec<MatmulStrategy>,
+    cache_file: Option<PathBuf>,
+    warn: Box<dyn FnMut(&str)>,
+    /// Shapes timed on the device, and shapes whose choice came from the cache.
+    pub timed: usize,
+    pub cached: usize,
+}
+
+impl ShapeTiming {
+    /// Candidates: the families of the adapter's choice `adapter` that were not far behind its
+    /// chosen one on the whole layer. Choices cached in `cache_dir` (none: timed every time a
+    /// backend meets a shape).
+    pub fn new(
+        adapter: &MatmulChoice,
+        cache_dir: Option<&Path>,
+        warn: impl FnMut(&str) + 'static,
+    ) -> Self {
+        let chosen_ms = adapter.times_ms.get(&family_name(adapter.chosen)).copied();
+        let candidates = ALL_CANDIDATES
+            .into_iter()
+            .filter(|&family| {
+                let ms = adapter.times_ms.get(&family_name(family));
+                match (ms, chosen_ms) {
+                    (Some(ms), Some(chosen)) => *ms <= FAR_BEHIND * chosen,
+                    _ => true,
+                }
+            })
+            .collect();
+        Self {
+            candidates,
+            cache_file: cache_dir.map(|dir| dir.join(CACHE_FILE)),
+            warn: Box::new(warn),
+            timed: 0,
+            cached: 0,
+        }
+    }
 }
 
 /// Where a choice came from.
@@ -84,13 +147,9 @@ pub fn choose(
     backend.set_matmul_strategy(choice.chosen)?;
     let mut cached = None;
     if let Some(path) = path {
-        let mut all = read_cache(&path);
-        all.insert(key, choice.clone());
-        let json = serde_json::to_string_pretty(&all).expect("choices serialize");
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| crate::checkpoint::write_atomic(&path, json.as_bytes()));
+        let written = update_cache(&path, |all| {
+            all.insert(key, choice.clone());
+        });
         match written {
             Ok(()) => cached = Some(path),
             Err(error) => warn(&format!(
@@ -102,31 +161,190 @@ pub fn choose(
     Ok((choice, Source::Timed(cached)))
 }
 
+/// The families timed as candidates.
+const ALL_CANDIDATES: [MatmulStrategy; 3] = [
+    MatmulStrategy::Subgroup,
+    MatmulStrategy::Vec4,
+    MatmulStrategy::Tiled,
+];
+
+/// A family as the times are keyed: "subgroup", "vec4", ...
+fn family_name(family: MatmulStrategy) -> String {
+    format!("{family:?}").to_lowercase()
+}
+
+/// Reads the cache file, changes it and writes it back whole (atomically: another process
+/// reading it sees the old or the new file).
+fn update_cache(
+    path: &Path,
+    change: impl FnOnce(&mut BTreeMap<String, MatmulChoice>),
+) -> std::io::Result<()> {
+    let mut all = read_cache(path);
+    change(&mut all);
+    let json = serde_json::to_string_pretty(&all).expect("choices serialize");
+    path.parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| crate::checkpoint::write_atomic(path, json.as_bytes()))
+}
+
+/// Gives every product shape of `ops` that the backend has no choice for yet its kernels: the
+/// cached choice of this adapter for the shape, else the fastest candidate timed now on scratch
+/// buffers (the adapter's `matmul` unless another is `CLEAR_WIN` times faster), then cached.
+pub fn choose_shapes(
+    backend: &mut GpuBackend,
+    timing: &mut ShapeTiming,
+    ops: &[Op],
+) -> Result<(), BackendError> {
+    let known = backend.tuning().matmul_shapes;
+    let mut pending: Vec<MatMul> = Vec::new();
+    for op in ops {
+        if let Op::MatMul(product) = op {
+            let key = product.shape_key();
+            if !known.contains_key(&key) && !pending.iter().any(|p| p.shape_key() == key) {
+                pending.push(*product);
+            }
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let adapter = adapter_key(backend);
+    let cached = timing
+        .cache_file
+        .as_deref()
+        .and_then(|path| read_cache(path).remove(&adapter))
+        .map(|choice| choice.shapes)
+        .unwrap_or_default();
+    let mut tuning = backend.tuning();
+    let mut timed = BTreeMap::new();
+    let mut warmed = false;
+    for product in &pending {
+        let key = product.shape_key();
+        let choice = match cached.get(&key) {
+            Some(choice) if backend.can_run(choice.chosen) => {
+                timing.cached += 1;
+                choice.clone()
+            }
+            _ => {
+                let candidates = &timing.candidates;
+                let choice = backend.with_matmul(tuning.matmul, |backend| {
+                    time_shape(backend, product, tuning.matmul, candidates, !warmed)
+                })??;
+                warmed = true;
+                timing.timed += 1;
+                timed.insert(key.clone(), choice.clone());
+                choice
+            }
+        };
+        tuning.matmul_shapes.insert(key, choice.chosen);
+    }
+    backend.set_tuning(tuning.clone())?;
+    if let (Some(path), false) = (&timing.cache_file, timed.is_empty()) {
+        let written = update_cache(path, |all| {
+            let entry = all.entry(adapter).or_insert_with(|| MatmulChoice {
+                chosen: tuning.matmul,
+                times_ms: BTreeMap::new(),
+                shapes: BTreeMap::new(),
+            });
+            entry.shapes.extend(timed);
+        });
+        if let Err(error) = written {
+            (timing.warn)(&format!(
+                "could not cache the matmul kernels chosen per shape in {}: {error}",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Times one product shape alone on scratch buffers (freed afterwards) under every candidate.
+fn time_shape(
+    backend: &mut GpuBackend,
+    product: &MatMul,
+    default: MatmulStrategy,
+    candidates: &[MatmulStrategy],
+    warm: bool,
+) -> Result<ShapeChoice, BackendError> {
+    if !candidates
+        .iter()
+        .any(|&c| c != default && backend.can_run(c))
+    {
+        // Nothing to compare with: the adapter's choice, untimed.
+        return Ok(ShapeChoice {
+            chosen: default,
+            times_ms: BTreeMap::new(),
+        });
+    }
+    let mark = backend.buffer_count();
+    let result = (|| {
+        let &MatMul { m, n, k, .. } = product;
+        let scratch = MatMul {
+            a: timing_operand(backend, "timing: a", m * k)?,
+            b: timing_operand(backend, "timing: b", k * n)?,
+            c: timing_operand(backend, "timing: c", m * n)?,
+            accumulate: false,
+            epilogue: None,
+            ..*product
+        };
+        let ops = [Op::from(scratch)];
+        if warm {
+            warm_up(backend, &ops, default)?;
+        }
+        let (chosen, times_ms) = fastest(backend, &ops, default, candidates)?;
+        Ok(ShapeChoice { chosen, times_ms })
+    })();
+    backend.truncate_buffers(mark);
+    result
+}
+
 /// Times each candidate the adapter can run on the three products: one untimed run (pipeline
 /// creation), then the best of three, in device time where the adapter has timestamps inside
 /// passes (on a fast GPU the wall clock of a submit is mostly its latency), else wall clock; a
 /// candidate over 4x the best so far is dropped after one.
 pub fn time_candidates(backend: &mut GpuBackend) -> Result<MatmulChoice, BackendError> {
     let default = GpuBackend::best_matmul_strategy(backend.context());
+    let mark = backend.buffer_count();
+    let result = (|| {
+        let ops = layer_products(backend)?;
+        warm_up(backend, &ops, default)?;
+        fastest(backend, &ops, default, &ALL_CANDIDATES)
+    })();
+    backend.truncate_buffers(mark);
+    backend.set_matmul_strategy(default)?;
+    let (chosen, times_ms) = result?;
+    Ok(MatmulChoice {
+        chosen,
+        times_ms,
+        shapes: BTreeMap::new(),
+    })
+}
+
+/// Times `ops` under `default` and each other candidate the adapter runs, and returns the choice
+/// (`default` unless another is `CLEAR_WIN` times faster) with each candidate's time. Leaves the
+/// backend on the last candidate's kernels. With no other candidate, nothing is timed.
+fn fastest(
+    backend: &mut GpuBackend,
+    ops: &[Op],
+    default: MatmulStrategy,
+    others: &[MatmulStrategy],
+) -> Result<(MatmulStrategy, BTreeMap<String, f64>), BackendError> {
     let mut candidates = vec![default];
-    for strategy in [
-        MatmulStrategy::Subgroup,
-        MatmulStrategy::Vec4,
-        MatmulStrategy::Tiled,
-    ] {
-        if !candidates.contains(&strategy) && backend.set_matmul_strategy(strategy).is_ok() {
+    for &strategy in others {
+        if !candidates.contains(&strategy) && backend.can_run(strategy) {
             candidates.push(strategy);
         }
     }
-    let ops = layer_products(backend)?;
-    warm_up(backend, &ops, default)?;
+    if candidates.len() == 1 {
+        return Ok((default, BTreeMap::new()));
+    }
     let mut times_ms = BTreeMap::new();
     let mut best = f64::INFINITY;
     let mut best_strategy = default;
     let mut default_ms = f64::INFINITY;
     for strategy in candidates {
         backend.set_matmul_strategy(strategy)?;
-        let program = backend.prepare(&ops)?;
+        let program = backend.prepare(ops)?;
         let frame = Frame::default();
         backend.run(&program, &frame)?;
         let mut fastest = f64::INFINITY;
@@ -146,7 +364,7 @@ pub fn time_candidates(backend: &mut GpuBackend) -> Result<MatmulChoice, Backend
                 break;
             }
         }
-        times_ms.insert(format!("{strategy:?}").to_lowercase(), fastest);
+        times_ms.insert(family_name(strategy), fastest);
         if strategy == default {
             default_ms = fastest;
         }
@@ -160,8 +378,7 @@ pub fn time_candidates(backend: &mut GpuBackend) -> Result<MatmulChoice, Backend
     } else {
         default
     };
-    backend.set_matmul_strategy(default)?;
-    Ok(MatmulChoice { chosen, times_ms })
+    Ok((chosen, times_ms))
 }
 
 /// Keeps the device busy with the default kernels for a moment before anything is timed: an idle

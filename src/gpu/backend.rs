@@ -13,6 +13,7 @@ use crate::kernels::{
 };
 use crate::ops::{BufferId, Frame};
 
+use super::autotune::ShapeTiming;
 use super::context::{GpuContext, GpuError, GpuOptions};
 use super::pipelines::{Pipeline, Pipelines};
 
@@ -58,6 +59,9 @@ pub struct GpuBackend {
     buffer_limit: Option<u64>,
     /// WGSL files read from here instead of the embedded ones (`set_shader_dir`).
     shader_dir: Option<std::path::PathBuf>,
+    /// When set, `prepare` times the matmul kernels for each product shape it has no choice for
+    /// yet (`autotune::choose_shapes`).
+    shape_timing: Option<ShapeTiming>,
 }
 
 /// Steps one submit can hold (`run_many` splits longer lists).
@@ -92,6 +96,7 @@ impl GpuBackend {
 
         let tuning = Tuning {
             matmul: Self::best_matmul_strategy(&context),
+            matmul_shapes: Default::default(),
             subgroup_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
                 SUBGROUP_LANES_CPU
             } else {
@@ -120,6 +125,7 @@ impl GpuBackend {
             tuning,
             buffer_limit: None,
             shader_dir: None,
+            shape_timing: None,
         }
     }
 
@@ -177,7 +183,47 @@ impl GpuBackend {
             )));
         }
         self.tuning.matmul = strategy;
+        self.tuning.matmul_shapes.clear();
+        self.shape_timing = None;
         Ok(())
+    }
+
+    /// Runs `f` with every product on `strategy`'s kernels (no shape timed meanwhile), then puts
+    /// back the kernels, per shape too, and the shape timing as they were.
+    pub fn with_matmul<T>(
+        &mut self,
+        strategy: MatmulStrategy,
+        f: impl FnOnce(&mut Self) -> T,
+    ) -> Result<T, GpuError> {
+        let tuning = self.tuning.clone();
+        let timing = self.shape_timing.take();
+        let result = self.set_matmul_strategy(strategy).map(|()| f(self));
+        self.tuning = tuning;
+        self.shape_timing = timing;
+        result
+    }
+
+    /// Whether this device runs these matmul kernels.
+    pub fn can_run(&self, strategy: MatmulStrategy) -> bool {
+        strategy != MatmulStrategy::Subgroup || self.has_subgroups()
+    }
+
+    /// From now on `prepare` times the matmul kernels for every product shape it meets without a
+    /// choice (or reads the choice from the cache) and keeps the fastest per shape; `None` stops
+    /// it (shapes without a choice then run the adapter's `matmul`). Returns what was set before.
+    /// `set_matmul_strategy` and `set_tuning` stop it too: their kernels are meant as given.
+    pub fn set_shape_timing(&mut self, timing: Option<ShapeTiming>) -> Option<ShapeTiming> {
+        std::mem::replace(&mut self.shape_timing, timing)
+    }
+
+    /// Forgets the buffers created from `count` on (scratch buffers of a timing that no program
+    /// uses any more); their memory goes back to the device.
+    pub(crate) fn truncate_buffers(&mut self, count: usize) {
+        self.buffers.truncate(count);
+    }
+
+    pub(crate) fn buffer_count(&self) -> usize {
+        self.buffers.len()
     }
 
     pub fn matmul_strategy(&self) -> MatmulStrategy {
@@ -585,6 +631,12 @@ impl Backend for GpuBackend {
     }
 
     fn prepare(&mut self, ops: &[Op]) -> Result<GpuProgram, BackendError> {
+        if let Some(mut timing) = self.shape_timing.take() {
+            // Taken out while it runs: timing prepares programs of its own.
+            let chosen = super::autotune::choose_shapes(self, &mut timing, ops);
+            self.shape_timing = Some(timing);
+            chosen?;
+        }
         let lens: Vec<usize> = self.buffers.iter().map(|b| b.len).collect();
         let mut launches = Vec::with_capacity(ops.len());
         for op in ops {
@@ -644,13 +696,19 @@ impl Backend for GpuBackend {
     }
 
     fn tuning(&self) -> Tuning {
-        self.tuning
+        self.tuning.clone()
     }
 
-    /// Takes the matmul kernels, subgroup width, reduction and row lanes; the fold limit stays the
-    /// device's.
+    /// Takes the matmul kernels (per shape too), subgroup width, reduction and row lanes; the fold
+    /// limit stays the device's. No shape is timed from now on: a resumed run keeps its kernels,
+    /// and a shape it has no choice for runs its `matmul`.
     fn set_tuning(&mut self, tuning: Tuning) -> Result<(), BackendError> {
         self.set_matmul_strategy(tuning.matmul)?;
+        for strategy in tuning.matmul_shapes.values() {
+            self.set_matmul_strategy(*strategy)?;
+        }
+        self.tuning.matmul = tuning.matmul;
+        self.tuning.matmul_shapes = tuning.matmul_shapes;
         self.tuning.subgroup_lanes = tuning.subgroup_lanes;
         self.tuning.reduction_lanes = tuning.reduction_lanes;
         self.tuning.row_lanes = tuning.row_lanes;

@@ -185,6 +185,20 @@ pub struct MatMul {
 }
 
 impl MatMul {
+    /// The product's shape as kernel choices are keyed: the transposes, then m×n×k, e.g.
+    /// "NT 128x400x784" (the forward of a 784-400 layer at batch 128).
+    pub fn shape_key(&self) -> String {
+        let t = |trans: bool| if trans { "T" } else { "N" };
+        format!(
+            "{}{} {}x{}x{}",
+            t(self.trans_a),
+            t(self.trans_b),
+            self.m,
+            self.n,
+            self.k
+        )
+    }
+
     /// The entry point that runs this product under a strategy.
     pub fn entry_point(&self, strategy: MatmulStrategy) -> &'static EntryPoint {
         let (nn, nt, tn) = match strategy {
@@ -244,7 +258,7 @@ impl Kernel for MatMul {
     }
 
     fn launch(&self, tuning: &Tuning) -> Launch {
-        let entry = self.entry_point(tuning.matmul);
+        let entry = self.entry_point(tuning.matmul_for(&self.shape_key()));
         let (n, m) = (self.n, self.m);
         // Offsets count elements of the bindings' type: floats, or vec4s.
         let (unit, workgroups, overrides) = match entry.workgroup {

@@ -213,9 +213,15 @@ pub enum MatmulStrategy {
 }
 
 /// The per-device choices a launch depends on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tuning {
+    /// The matmul kernels of every product whose shape `matmul_shapes` does not name.
     pub matmul: MatmulStrategy,
+    /// The matmul kernels chosen for one product shape (`MatMul::shape_key`, e.g.
+    /// "NT 128x400x784"), timed on this adapter. Runs from before it existed used `matmul` for
+    /// every shape.
+    #[serde(default)]
+    pub matmul_shapes: std::collections::BTreeMap<String, MatmulStrategy>,
     /// Workgroup width of the subgroup matmul kernels (their `LANES` override).
     pub subgroup_lanes: u32,
     /// Workgroups per dispatch dimension before element-wise dispatches fold into two.
@@ -229,6 +235,32 @@ pub struct Tuning {
     /// CPU adapters, `ROW_LANES_GPU` on GPUs. Runs from before it existed summed with 64.
     #[serde(default = "row_lanes_before")]
     pub row_lanes: u32,
+}
+
+impl Tuning {
+    /// The matmul kernels in words: the adapter's family, and the shapes that run another one
+    /// ("Subgroup; Tiled for NT 128x40x400").
+    pub fn describe_matmul(&self) -> String {
+        let others: Vec<String> = self
+            .matmul_shapes
+            .iter()
+            .filter(|(_, &strategy)| strategy != self.matmul)
+            .map(|(shape, strategy)| format!("{strategy:?} for {shape}"))
+            .collect();
+        if others.is_empty() {
+            format!("{:?}", self.matmul)
+        } else {
+            format!("{:?}; {}", self.matmul, others.join(", "))
+        }
+    }
+
+    /// The matmul kernels of a product of this shape key.
+    pub fn matmul_for(&self, shape_key: &str) -> MatmulStrategy {
+        self.matmul_shapes
+            .get(shape_key)
+            .copied()
+            .unwrap_or(self.matmul)
+    }
 }
 
 fn one_lane() -> u32 {
@@ -251,6 +283,7 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             matmul: MatmulStrategy::Vec4,
+            matmul_shapes: Default::default(),
             subgroup_lanes: SUBGROUP_LANES_GPU,
             fold_limit: 65_535,
             reduction_lanes: REDUCTION_LANES_GPU,

@@ -161,13 +161,17 @@ fn prepare_baseline(
     if options.baseline.is_none() && options.baseline_shaders.is_none() {
         return Ok(None);
     }
-    let chosen = backend.matmul_strategy();
-    backend.set_matmul_strategy(options.baseline.unwrap_or(chosen))?;
-    backend.set_shader_dir(options.baseline_shaders.as_deref())?;
-    let program = backend.prepare(ops);
-    backend.set_shader_dir(None)?;
-    backend.set_matmul_strategy(chosen)?;
-    program.map(Some)
+    let prepare = |backend: &mut GpuBackend| -> Result<GpuProgram, BackendError> {
+        backend.set_shader_dir(options.baseline_shaders.as_deref())?;
+        let program = backend.prepare(ops);
+        backend.set_shader_dir(None)?;
+        program
+    };
+    match options.baseline {
+        Some(baseline) => backend.with_matmul(baseline, prepare)?.map(Some),
+        // The chosen kernels, per shape too; only the shaders differ.
+        None => prepare(backend).map(Some),
+    }
 }
 
 pub fn run(
@@ -215,7 +219,6 @@ pub fn run(
 
     // The step under the chosen kernels and, if asked, under the baseline's, prepared side by side
     // and timed in alternation so that drift of a shared machine hits both alike.
-    let chosen = backend.matmul_strategy();
     let mut batches = Vec::new();
     let mut startup_ms = None;
     for &batch in &options.batch_sizes {
@@ -348,7 +351,8 @@ pub fn run(
     Ok(BenchReport {
         square_products,
         adapter: backend.describe(),
-        matmul: format!("{chosen:?}"),
+        // After the step's programs were prepared: with the choices per shape they made.
+        matmul: backend.tuning().describe_matmul(),
         baseline_matmul: options.baseline.map(|b| format!("{b:?}")),
         baseline_shaders: options
             .baseline_shaders
@@ -389,14 +393,38 @@ pub fn matmul_throughput(
         matrix("matmul b")?,
         matrix("matmul c")?,
     );
-    let chosen = backend.matmul_strategy();
     let mut families = vec![MatmulStrategy::Tiled, MatmulStrategy::Vec4];
     if backend.has_subgroups() {
         families.insert(0, MatmulStrategy::Subgroup);
     }
     let mut results = Vec::new();
     for family in families {
-        backend.set_matmul_strategy(family)?;
+        backend.with_matmul(family, |backend| {
+            square_family(
+                backend,
+                family,
+                (a, b, c),
+                size,
+                repeats,
+                progress,
+                &mut results,
+            )
+        })??;
+    }
+    Ok(results)
+}
+
+/// One family's three N×N×N products (NT, NN, TN), timed.
+fn square_family(
+    backend: &mut GpuBackend,
+    family: MatmulStrategy,
+    (a, b, c): (View, View, View),
+    size: usize,
+    repeats: usize,
+    progress: &mut impl FnMut(&str),
+    results: &mut Vec<MatmulThroughput>,
+) -> Result<(), BackendError> {
+    {
         for (form, trans_a, trans_b) in [
             ("NT", false, true),
             ("NN", false, false),
@@ -438,8 +466,7 @@ pub fn matmul_throughput(
             });
         }
     }
-    backend.set_matmul_strategy(chosen)?;
-    Ok(results)
+    Ok(())
 }
 
 impl BenchReport {

@@ -914,31 +914,57 @@ fn second_moments(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// `values` at offset `head` of a buffer whose head and tail hold other numbers.
+fn placed(pair: &mut Pair, values: &[f32], head: usize) -> View {
+    let mut all = random(head, 1.0, 999);
+    all.extend_from_slice(values);
+    all.extend(random(TAIL, 1.0, 998));
+    view(pair.input(&all), head, values.len())
+}
+
+/// One Adam step's operands at offset `head`: parameters, gradients of every size down to where
+/// they are below ε, moments (the second spread over ten decades).
+fn adam_operands(pair: &mut Pair, n: usize, head: usize) -> Adam {
+    let grads: Vec<f32> = random(n, 1.0, 18)
+        .iter()
+        .zip(second_moments(n, 23))
+        .map(|(g, v)| g * v.sqrt())
+        .collect();
+    Adam {
+        params: placed(pair, &random(n, 0.05, 17), head),
+        grads: placed(pair, &grads, head),
+        m: placed(pair, &random(n, 1e-3, 19), head),
+        v: placed(pair, &second_moments(n, 20), head),
+        norm_sq: None,
+        health: healthy(pair),
+    }
+}
+
 #[test]
 fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
     let Some(mut pair) = Pair::new() else { return };
-    for n in [1, 7, 1001, 269_322] {
+    // Offsets and counts multiples of 4 run four parameters per load (adam_vec4); any other
+    // offset or count, one (adam).
+    for (n, head) in [
+        (1, 3),
+        (7, 3),
+        (1001, 3),
+        (269_322, 3),
+        (1001, 4),
+        (4, 4),
+        (1004, 4),
+        (269_324, 4),
+    ] {
         for weight_decay in [0.0, 0.01] {
-            let params = input(&mut pair, n, 0.05, 17);
-            // Gradients of every size, down to where they are below ε.
-            let grads: Vec<f32> = random(n, 1.0, 18)
-                .iter()
-                .zip(second_moments(n, 23))
-                .map(|(g, v)| g * v.sqrt())
-                .collect();
-            let grads = view(pair.input(&grads), 0, n);
-            let m = input(&mut pair, n, 1e-3, 19);
-            let v = view(pair.input(&second_moments(n, 20)), 0, n);
-            let before = pair.read(params);
-            let health = healthy(&mut pair);
-            let op = Adam {
+            let op = adam_operands(&mut pair, n, head);
+            let Adam {
                 params,
-                grads,
                 m,
                 v,
-                norm_sq: None,
                 health,
-            };
+                ..
+            } = op;
+            let before = pair.read(params);
             let step = 3;
             let mut frame = Frame::with_seed(0);
             frame.lr = 1e-2;
@@ -948,8 +974,14 @@ fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
             frame.weight_decay = weight_decay;
             frame.step_size = (1e-2 / (1.0 - 0.9f64.powi(step))) as f32;
             frame.bias_correction2_sqrt = (1.0 - 0.999f64.powi(step)).sqrt() as f32;
+            let expected = if head % 4 == 0 && n % 4 == 0 {
+                "adam_vec4"
+            } else {
+                "adam"
+            };
+            assert_eq!(pair.gpu.entry_point(&op.into()), expected);
             pair.run(&[op.into()], &frame);
-            let what = format!("adam n={n} wd={weight_decay}");
+            let what = format!("{expected} n={n} wd={weight_decay}");
             pair.check(&format!("{what} params"), params, KERNEL_ELEMENTWISE);
             pair.check(&format!("{what} m"), m, KERNEL_ELEMENTWISE);
             pair.check(&format!("{what} v"), v, KERNEL_ELEMENTWISE);
@@ -968,6 +1000,42 @@ fn gpu_adam_and_adamw_match_cpu_in_the_update_and_the_moments() {
                 "{what} update: relative error {error:e}"
             );
         }
+    }
+}
+
+/// The four-wide kernel computes the same bits as the one-wide one.
+#[test]
+fn gpu_adam_four_wide_gives_the_bits_of_one_wide() {
+    let Some(mut pair) = Pair::new() else { return };
+    let n = 10_004;
+    let mut frame = Frame::with_seed(0);
+    vae_gpu::optim::AdamConfig::default().fill_frame(&mut frame, 7, 3e-3);
+    frame.weight_decay = 0.01;
+    frame.l2 = 1e-3;
+    let mut results = Vec::new();
+    for head in [3, 4] {
+        let op = adam_operands(&mut pair, n, head);
+        pair.run(&[op.into()], &frame);
+        let bits = |pair: &mut Pair, view: View| -> Vec<u32> {
+            pair.gpu
+                .read_u32(view.buffer, view.offset, view.len)
+                .unwrap()
+        };
+        results.push([
+            bits(&mut pair, op.params),
+            bits(&mut pair, op.m),
+            bits(&mut pair, op.v),
+        ]);
+    }
+    for (what, (one, four)) in ["params", "m", "v"]
+        .iter()
+        .zip(results[0].iter().zip(&results[1]))
+    {
+        let differ = one.iter().zip(four).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ, 0,
+            "{what}: {differ} of {n} differ between adam and adam_vec4"
+        );
     }
 }
 
@@ -1397,56 +1465,62 @@ fn read_words(pair: &mut Pair, view: View) -> [[u32; 2]; 2] {
 }
 
 /// A NaN or infinite gradient makes its parameter non-finite: both backends record the first
-/// step and the smallest such index, and a later step keeps that record.
+/// step and the smallest such index, and a later step keeps that record; one parameter at a time
+/// and four (where 1336 and 1337 share a vec4, and 1337 and 4001 sit at its other lanes).
 #[test]
 fn gpu_adam_records_the_first_non_finite_parameter_like_cpu() {
     let Some(mut pair) = Pair::new() else { return };
-    let n = 5003;
-    let mut grads = random(n, 1.0, 90);
-    grads[4001] = f32::NAN;
-    grads[1337] = f32::INFINITY;
-    let grads = view(pair.input(&grads), 0, n);
-    let params = input(&mut pair, n, 0.5, 91);
-    let m = input(&mut pair, n, 1e-2, 92);
-    let v = view(pair.input(&second_moments(n, 93)), 0, n);
-    let health = healthy(&mut pair);
-    let op = Adam {
-        params,
-        grads,
-        m,
-        v,
-        norm_sq: None,
-        health,
-    };
-    let mut frame = Frame::with_seed(0);
-    vae_gpu::optim::AdamConfig::default().fill_frame(&mut frame, 6, 1e-3);
-    frame.step = 5;
-    pair.run(&[op.into()], &frame);
-    assert_eq!(read_words(&mut pair, health), [[5, 1337]; 2]);
-    pair.check_untouched_outside("adam health", health);
-    // A later step that makes an earlier index non-finite leaves the record as it was.
-    let mut later = random(n, 1.0, 94);
-    later[3] = f32::NAN;
-    let later = Adam {
-        grads: view(pair.input(&later), 0, n),
-        ..op
-    };
-    frame.step = 6;
-    pair.run(&[later.into()], &frame);
-    let (gpu, cpu) = pair.read(params);
-    assert!(gpu[3].is_nan() && cpu[3].is_nan());
-    assert_eq!(read_words(&mut pair, health), [[5, 1337]; 2]);
+    for (n, head, bad, first) in [
+        (5003, 3, &[4001, 1337][..], 1337),
+        (5004, 4, &[4001, 1337, 1336][..], 1336),
+    ] {
+        let mut grads = random(n, 1.0, 90);
+        for (k, &i) in bad.iter().enumerate() {
+            grads[i] = if k % 2 == 0 { f32::NAN } else { f32::INFINITY };
+        }
+        let op = Adam {
+            params: placed(&mut pair, &random(n, 0.5, 91), head),
+            grads: placed(&mut pair, &grads, head),
+            m: placed(&mut pair, &random(n, 1e-2, 92), head),
+            v: placed(&mut pair, &second_moments(n, 93), head),
+            norm_sq: None,
+            health: healthy(&mut pair),
+        };
+        let (params, health) = (op.params, op.health);
+        let mut frame = Frame::with_seed(0);
+        vae_gpu::optim::AdamConfig::default().fill_frame(&mut frame, 6, 1e-3);
+        frame.step = 5;
+        pair.run(&[op.into()], &frame);
+        let what = pair.gpu.entry_point(&op.into());
+        assert_eq!(read_words(&mut pair, health), [[5, first]; 2], "{what}");
+        pair.check_untouched_outside("adam health", health);
+        // A later step that makes an earlier index non-finite leaves the record as it was.
+        let mut later = random(n, 1.0, 94);
+        later[3] = f32::NAN;
+        let later = Adam {
+            grads: placed(&mut pair, &later, head),
+            ..op
+        };
+        frame.step = 6;
+        pair.run(&[later.into()], &frame);
+        let (gpu, cpu) = pair.read(params);
+        assert!(gpu[3].is_nan() && cpu[3].is_nan(), "{what}");
+        assert_eq!(read_words(&mut pair, health), [[5, first]; 2], "{what}");
+    }
 }
 
 #[test]
 fn gpu_adam_with_clipping_and_l2_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
-    let n = 5003;
-    for (norm_sq, clip_norm) in [(400.0f32, 3.0f32), (4.0, 30.0)] {
-        let params = input(&mut pair, n, 0.5, 70);
-        let grads = input(&mut pair, n, 1.0, 71);
-        let m = input(&mut pair, n, 1e-2, 72);
-        let v = view(pair.input(&second_moments(n, 73)), 0, n);
+    for (n, head, norm_sq, clip_norm) in [
+        (5003, 3, 400.0f32, 3.0f32),
+        (5003, 3, 4.0, 30.0),
+        (5004, 4, 400.0, 3.0),
+    ] {
+        let params = placed(&mut pair, &random(n, 0.5, 70), head);
+        let grads = placed(&mut pair, &random(n, 1.0, 71), head);
+        let m = placed(&mut pair, &random(n, 1e-2, 72), head);
+        let v = placed(&mut pair, &second_moments(n, 73), head);
         let norm = view(pair.input(&[0.0, norm_sq]), 1, 1);
         let before = pair.read(params);
         let op = Adam {
@@ -1462,7 +1536,11 @@ fn gpu_adam_with_clipping_and_l2_matches_cpu() {
         frame.clip_norm = clip_norm;
         frame.l2 = 0.05;
         pair.run(&[op.into()], &frame);
-        let what = format!("adam clip {clip_norm} of norm {}", norm_sq.sqrt());
+        let what = format!(
+            "{} clip {clip_norm} of norm {}",
+            pair.gpu.entry_point(&op.into()),
+            norm_sq.sqrt()
+        );
         pair.check(&format!("{what} params"), params, KERNEL_ELEMENTWISE);
         pair.check(&format!("{what} m"), m, KERNEL_ELEMENTWISE);
         let after = pair.read(params);

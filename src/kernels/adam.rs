@@ -5,18 +5,20 @@
 //! Before the moments, as PyTorch orders it: the raw gradient clipped by global norm
 //! (`frame.clip_norm`, the squared norm read from `norm_sq` when given), then `frame.l2 · p` added
 //! (classic L2, unlike the decoupled decay).
+//! Where the views' offsets and length are multiples of 4 (the model's flat buffers), `adam_vec4`
+//! loads and stores four parameters at a time; elsewhere `adam`, one; both compute the same bits
+//! (the arithmetic is `adam_step.wgsl`'s, shared).
 //! A parameter that comes out non-finite is recorded in `health` (two u32, `u32::MAX` while
 //! none): the first step at which one did, and the smallest such index in that step; the trainer
 //! reads it to say which tensor diverged and when.
 
-use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, FRAME};
+use super::wgsl::{shader_module, ShaderModule, ADAM_STEP, ELEMENTWISE, FRAME};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("adam.wgsl", [FRAME, ELEMENTWISE]);
-static ADAM: EntryPoint = EntryPoint::elementwise(
-    &MODULE,
-    "adam",
-    &[
+static MODULE: ShaderModule = shader_module!("adam.wgsl", [FRAME, ELEMENTWISE, ADAM_STEP]);
+static VEC4_MODULE: ShaderModule =
+    shader_module!("adam_vec4.wgsl", [FRAME, ELEMENTWISE, ADAM_STEP]);
+const UNIFORM: &[&str] = &[
         "count",
         "params_offset",
         "grads_offset",
@@ -24,7 +26,16 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
         "v_offset",
         "norm_sq_offset",
         "health_offset",
-    ],
+];
+/// Parameters per invocation, one dispatch-width apart (as vec4s in `adam_vec4`).
+const CONSTANTS: &[(&str, u32)] = &[
+    ("ELEMENTWISE_WORKGROUP", ELEMENTWISE_WORKGROUP),
+    ("PER_INVOCATION", 8),
+];
+static ADAM: EntryPoint = EntryPoint::elementwise(
+    &MODULE,
+    "adam",
+    UNIFORM,
     &[
         Binding::read("grads", Element::F32),
         Binding::read("norm_sq", Element::F32),
@@ -35,14 +46,26 @@ static ADAM: EntryPoint = EntryPoint::elementwise(
     ],
 )
 .specialized(&["CLIP"])
-// Parameters per invocation, one dispatch-width apart.
-.with_constants(&[
-    ("ELEMENTWISE_WORKGROUP", ELEMENTWISE_WORKGROUP),
-    ("PER_INVOCATION", 8),
-]);
+.with_constants(CONSTANTS);
+/// Four parameters per load: offsets (in vec4s) and count multiples of 4.
+static ADAM_VEC4: EntryPoint = EntryPoint::elementwise(
+    &VEC4_MODULE,
+    "adam_vec4",
+    UNIFORM,
+    &[
+        Binding::read("grads", Element::Vec4F32),
+        Binding::read("norm_sq", Element::F32),
+        Binding::write("weights", Element::Vec4F32),
+        Binding::write("moment1", Element::Vec4F32),
+        Binding::write("moment2", Element::Vec4F32),
+        Binding::write("health", Element::U32),
+    ],
+)
+.specialized(&["CLIP"])
+.with_constants(CONSTANTS);
 pub static SPEC: KernelSpec = KernelSpec {
     name: "adam",
-    entry_points: &[&ADAM],
+    entry_points: &[&ADAM, &ADAM_VEC4],
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,15 +103,21 @@ impl Kernel for Adam {
     }
 
     fn launch(&self, tuning: &Tuning) -> Launch {
-        let entry = &ADAM;
+        let views = [self.params, self.grads, self.m, self.v];
+        let four_wide = self.params.len % 4 == 0 && views.iter().all(|v| v.offset % 4 == 0);
+        let (entry, unit) = if four_wide {
+            (&ADAM_VEC4, 4)
+        } else {
+            (&ADAM, 1)
+        };
         Launch {
             entry,
             uniform: entry.uniform_words(&[
                 ("count", self.params.len as u32),
-                ("params_offset", offset(&self.params)),
-                ("grads_offset", offset(&self.grads)),
-                ("m_offset", offset(&self.m)),
-                ("v_offset", offset(&self.v)),
+                ("params_offset", offset(&self.params) / unit),
+                ("grads_offset", offset(&self.grads) / unit),
+                ("m_offset", offset(&self.m) / unit),
+                ("v_offset", offset(&self.v) / unit),
                 ("norm_sq_offset", self.norm_sq.as_ref().map(offset).unwrap_or(0)),
                 ("health_offset", offset(&self.health)),
             ]),

@@ -178,15 +178,20 @@ fn a_choice_per_shape_picks_the_kernels_of_that_shape_only() {
     };
     let dir = temp_dir("planted-shape");
     let (mut adapter, _) = autotune::choose(&mut pair.gpu, Some(&dir), |_| {}).unwrap();
-    // A cache that says: the adapter's family everywhere, the tiled kernel for one shape.
+    // A cache that says: the tiled kernel for one shape, the adapter's family for another.
     let planted = "NN 12x20x36";
-    adapter.shapes.insert(
-        planted.to_string(),
-        ShapeChoice {
-            chosen: MatmulStrategy::Tiled,
-            times_ms: Default::default(),
-        },
-    );
+    for (shape, chosen) in [
+        (planted, MatmulStrategy::Tiled),
+        ("NN 12x24x36", adapter.chosen),
+    ] {
+        adapter.shapes.insert(
+            shape.to_string(),
+            ShapeChoice {
+                chosen,
+                times_ms: Default::default(),
+            },
+        );
+    }
     let mut all = std::collections::BTreeMap::new();
     all.insert(autotune::adapter_key(&pair.gpu), adapter.clone());
     std::fs::write(dir.join(CACHE_FILE), serde_json::to_string(&all).unwrap()).unwrap();
@@ -212,6 +217,8 @@ fn a_choice_per_shape_picks_the_kernels_of_that_shape_only() {
         .tuning()
         .describe_matmul()
         .contains("Tiled for NN 12x20x36"));
+    let timing = pair.gpu.set_shape_timing(None).unwrap();
+    assert_eq!((timing.timed, timing.cached), (0, 2));
     pair.check("planted tiled shape", tiled.c, tolerance::KERNEL_REDUCTION);
     pair.check("the other shape", other.c, tolerance::KERNEL_REDUCTION);
 

@@ -94,22 +94,22 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
 
+        let cpu = context.info.device_type == wgpu::DeviceType::Cpu;
+        // One SIMD vector of a CPU adapter: its subgroup (8 lanes of 256 bits on lavapipe, 16 with
+        // LP_NATIVE_VECTOR_WIDTH=512), at least 8 where subgroups are missing.
+        let simd = if Self::subgroups_of_8(&context) {
+            context.info.subgroup_min_size.max(SUBGROUP_LANES_CPU)
+        } else {
+            SUBGROUP_LANES_CPU
+        };
         let tuning = Tuning {
             matmul: Self::best_matmul_strategy(&context),
             matmul_shapes: Default::default(),
-            subgroup_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
-                SUBGROUP_LANES_CPU
-            } else {
-                SUBGROUP_LANES_GPU
-            },
+            subgroup_lanes: if cpu { simd } else { SUBGROUP_LANES_GPU },
             fold_limit: context.limits.max_compute_workgroups_per_dimension,
-            reduction_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
-                1
-            } else {
-                REDUCTION_LANES_GPU
-            },
-            row_lanes: if context.info.device_type == wgpu::DeviceType::Cpu {
-                ROW_LANES_CPU
+            reduction_lanes: if cpu { 1 } else { REDUCTION_LANES_GPU },
+            row_lanes: if cpu {
+                simd.max(ROW_LANES_CPU)
             } else {
                 ROW_LANES_GPU
             },

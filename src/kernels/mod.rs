@@ -271,7 +271,8 @@ fn row_lanes_before() -> u32 {
     ROW_LANES_GPU
 }
 
-/// Invocations per row of a row reduction: one SIMD vector on CPU adapters, more on GPUs.
+/// Invocations per row of a row reduction: one SIMD vector on CPU adapters (at least this; the
+/// subgroup size where it is larger), more on GPUs.
 pub const ROW_LANES_CPU: u32 = 8;
 pub const ROW_LANES_GPU: u32 = 64;
 

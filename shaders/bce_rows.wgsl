@@ -1,20 +1,7 @@
 //! Bernoulli NLL from logits summed per row, max(l,0) - x*l + log1p(exp(-|l|)), and its gradient
 //! sigmoid(l) - x; specialized with NORMALIZED, the continuous Bernoulli's: minus its log
-//! normalizer log C(l), and minus d log C / dl in the gradient.
-
-struct BceParams {
-    rows: u32,
-    cols: u32,
-    write_grad: u32,
-    logits_offset: u32,
-    targets_offset: u32,
-    grad_offset: u32,
-    out_offset: u32,
-    _pad0: u32,
-}
-
-// 1: the continuous Bernoulli (specialized at pipeline creation: plain BCE pays nothing for it).
-override NORMALIZED: u32 = 0u;
+//! normalizer log C(l), and minus d log C / dl in the gradient (bce_element.wgsl). Any offsets;
+//! bce_rows_vec4.wgsl reads four columns at a time where they allow.
 
 @group(0) @binding(0) var<uniform> params: BceParams;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
@@ -29,18 +16,10 @@ fn bce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     var sum = 0.0;
     for (var j = lid; j < params.cols; j += ROW_LANES) {
         let i = r * params.cols + j;
-        let l = logits[params.logits_offset + i];
-        let x = targets[params.targets_offset + i];
-        let e = exp(-abs(l));
-        var nll = bce_term(l, x, e);
-        var slope = sigmoid_of(l, e) - x;
-        if (NORMALIZED != 0u) {
-            nll -= cb_log_normalizer(l);
-            slope -= cb_log_normalizer_slope(l);
-        }
-        sum += nll;
+        let term = bce_element(logits[params.logits_offset + i], targets[params.targets_offset + i]);
+        sum += term.x;
         if (params.write_grad != 0u) {
-            grad[params.grad_offset + i] = frame.grad_scale * slope;
+            grad[params.grad_offset + i] = frame.grad_scale * term.y;
         }
     }
     let total = workgroup_sum(lid, sum);

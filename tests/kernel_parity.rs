@@ -778,20 +778,26 @@ fn row_cases() -> impl Iterator<Item = (u32, (usize, usize))> {
         .flat_map(|lanes| ROW_SHAPES.into_iter().map(move |shape| (lanes, shape)))
 }
 
+/// `len` NaNs at offset `head` of a buffer with a NaN head and tail.
+fn poisoned_at(pair: &mut Pair, len: usize, head: usize) -> View {
+    view(pair.poisoned(head + len + TAIL), head, len)
+}
+
 #[test]
 fn gpu_bce_rows_and_gradient_match_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (lanes, (rows, cols)) in row_cases() {
         pair.gpu.set_row_lanes(lanes);
-        for with_grad in [true, false] {
+        // Offsets that are multiples of 4, with a multiple of 4 columns, run bce_rows_vec4.
+        for (with_grad, head) in [(true, HEAD), (false, HEAD), (true, 4), (false, 4)] {
             // Logits up to ±40 reach the regions where a naive formula overflows or cancels.
-            let logits = input(&mut pair, rows * cols, 40.0, 15);
+            let logits = placed(&mut pair, &random(rows * cols, 40.0, 15), head);
             let targets: Vec<f32> = random(rows * cols, 0.5, 16)
                 .iter()
                 .map(|v| v + 0.5)
                 .collect();
-            let targets = view(pair.input(&targets), 0, rows * cols);
-            let grad = output(&mut pair, rows * cols);
+            let targets = placed(&mut pair, &targets, head);
+            let grad = poisoned_at(&mut pair, rows * cols, head);
             let out = output(&mut pair, rows);
             let op = BceRows {
                 logits,
@@ -802,10 +808,20 @@ fn gpu_bce_rows_and_gradient_match_cpu() {
                 cols,
                 normalized: false,
             };
+            let entry = pair.gpu.entry_point(&op.into());
+            let four_wide = head % 4 == 0 && cols % 4 == 0;
+            assert_eq!(
+                entry,
+                if four_wide {
+                    "bce_rows_vec4"
+                } else {
+                    "bce_rows"
+                }
+            );
             let mut frame = Frame::with_seed(0);
             frame.grad_scale = 0.25;
             pair.run(&[op.into()], &frame);
-            let what = format!("bce_rows {rows}x{cols} lanes={lanes}");
+            let what = format!("{entry} {rows}x{cols} lanes={lanes}");
             pair.check(&what, out, KERNEL_REDUCTION);
             if with_grad {
                 pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
@@ -1769,33 +1785,32 @@ fn gpu_continuous_bernoulli_rows_match_the_f64_reference_across_logits() {
         );
     }
     pair.check("continuous_bernoulli_rows grad", grad, KERNEL_ELEMENTWISE);
-    for random_logits in [0.5f32, 40.0] {
-        let logits = input(&mut pair, 129 * 785, random_logits, 94);
-        let targets = view(
-            pair.input(
-                &random(129 * 785, 0.5, 95)
-                    .iter()
-                    .map(|v| v + 0.5)
-                    .collect::<Vec<_>>(),
-            ),
-            0,
-            129 * 785,
-        );
+    // 785 columns run bce_rows; 784 at aligned offsets, bce_rows_vec4 (with the gradient).
+    for (random_logits, cols, head) in [(0.5f32, 785, HEAD), (40.0, 785, HEAD), (40.0, 784, 4)] {
+        let logits = placed(&mut pair, &random(129 * cols, random_logits, 94), head);
+        let targets: Vec<f32> = random(129 * cols, 0.5, 95)
+            .iter()
+            .map(|v| v + 0.5)
+            .collect();
+        let targets = placed(&mut pair, &targets, head);
         let out = output(&mut pair, 129);
+        let grad = poisoned_at(&mut pair, 129 * cols, head);
         let op = BceRows {
             logits,
             targets,
-            grad: None,
+            grad: (cols == 784).then_some(grad),
             out,
             rows: 129,
-            cols: 785,
+            cols,
             normalized: true,
         };
+        let entry = pair.gpu.entry_point(&op.into());
         pair.run(&[op.into()], &Frame::with_seed(0));
-        pair.check(
-            &format!("continuous_bernoulli_rows logits ±{random_logits}"),
-            out,
-            KERNEL_REDUCTION,
-        );
+        let what = format!("continuous_bernoulli_rows ({entry}) {cols} logits ±{random_logits}");
+        pair.check(&what, out, KERNEL_REDUCTION);
+        if cols == 784 {
+            assert_eq!(entry, "bce_rows_vec4");
+            pair.check(&format!("{what} grad"), grad, KERNEL_ELEMENTWISE);
+        }
     }
 }

@@ -65,6 +65,10 @@ pub static KL: Snippet = Snippet {
     file: "kl.wgsl",
     source: wgsl!("kl.wgsl"),
 };
+pub static BCE_ELEMENT: Snippet = Snippet {
+    file: "bce_element.wgsl",
+    source: wgsl!("bce_element.wgsl"),
+};
 pub static ADAM_STEP: Snippet = Snippet {
     file: "adam_step.wgsl",
     source: wgsl!("adam_step.wgsl"),

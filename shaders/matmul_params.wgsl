@@ -13,7 +13,9 @@ struct MatmulParams {
     // EPILOGUE_BIAS_ACT: C = act(op(A) op(B) + bias), bias a row of n values at bias_offset (the
     // dense layer's forward, fused so that C is written once). EPILOGUE_SLOPE: C = op(A) op(B) *
     // act'(y), y an m x n matrix at bias_offset (the backward through the activation of the layer
-    // below, whose output y is). 0: none.
+    // below, whose output y is). EPILOGUE_ROW_SUMS (TN products only): C as without, and also
+    // sum_p op(A)[i, p] for every row i of C, stored through c's binding at bias_offset (a dense
+    // layer's bias gradient, summed from the same loads as its weight gradient). 0: none.
     epilogue: u32,
     act: u32,
     bias_offset: u32,
@@ -21,6 +23,12 @@ struct MatmulParams {
 
 const EPILOGUE_BIAS_ACT: u32 = 1u;
 const EPILOGUE_SLOPE: u32 = 2u;
+const EPILOGUE_ROW_SUMS: u32 = 3u;
+
+// Whether the epilogue changes the values stored in C (the row sums do not).
+fn epilogue_in_store() -> bool {
+    return params.epilogue == EPILOGUE_BIAS_ACT || params.epilogue == EPILOGUE_SLOPE;
+}
 
 // The scalar epilogue: the value stored, given the epilogue's operand at its place.
 fn epilogue_of(value: f32, operand: f32) -> f32 {

@@ -38,12 +38,20 @@ fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
         cols[t] = min(col0 + t, params.n - 1u);
     }
     var acc: array<array<f32, BLOCK>, BLOCK>;
+    // The row sums of op(A) (EPILOGUE_ROW_SUMS), from the first column of blocks' loads.
+    let row_sums = params.epilogue == EPILOGUE_ROW_SUMS && gid.x == 0u;
+    var sums: array<f32, BLOCK>;
     for (var p = 0u; p < params.k; p++) {
         var av: array<f32, BLOCK>;
         var bv: array<f32, BLOCK>;
         for (var t = 0u; t < BLOCK; t++) {
             av[t] = load_a(rows[t], p);
             bv[t] = load_b(p, cols[t]);
+        }
+        if (row_sums) {
+            for (var t = 0u; t < BLOCK; t++) {
+                sums[t] += av[t];
+            }
         }
         for (var i = 0u; i < BLOCK; i++) {
             for (var j = 0u; j < BLOCK; j++) {
@@ -58,10 +66,17 @@ fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
                 var value = acc[i][j];
                 if (params.accumulate != 0u) {
                     value += c[at];
-                } else if (params.epilogue != 0u) {
+                } else if (epilogue_in_store()) {
                     value = epilogue_of(value, bias[epilogue_index(row0 + i, col0 + j, params.n)]);
                 }
                 c[at] = value;
+            }
+        }
+    }
+    if (row_sums) {
+        for (var t = 0u; t < BLOCK; t++) {
+            if (row0 + t < params.m) {
+                c[params.bias_offset + row0 + t] = sums[t];
             }
         }
     }

@@ -237,6 +237,9 @@ fn matmul_subgroup_tn(
     // (clamped past the last row: those rows are never stored).
     let a_col = params.a_offset + min(row0 / 4u + sub % 8u, m4 - 1u);
     var acc: array<vec4<f32>, ROWS>;
+    // The row sums of op(A) over k for EPILOGUE_ROW_SUMS: this invocation's 4 rows, from the loads
+    // it makes anyway, added one step of k at a time (the order of column_sum's loop).
+    var sums = vec4<f32>();
     // Four steps along k per pass, so that each accumulator is read and written once per 16
     // multiply-adds (as in NT and NN): 32 vec4 accumulators live in memory on a CPU, and one step
     // per pass ran the weight-gradient products 1.15x slower on lavapipe.
@@ -248,6 +251,10 @@ fn matmul_subgroup_tn(
         let t1 = a[at + m4];
         let t2 = a[at + 2u * m4];
         let t3 = a[at + 3u * m4];
+        sums = sums + t0;
+        sums = sums + t1;
+        sums = sums + t2;
+        sums = sums + t3;
         let b0 = b[bt];
         let b1 = b[bt + n4];
         let b2 = b[bt + 2u * n4];
@@ -320,6 +327,7 @@ fn matmul_subgroup_tn(
     // The last k % 4 steps, one at a time.
     for (var p = 4u * k4; p < params.k; p++) {
         let strip = a[a_col + p * m4];
+        sums = sums + strip;
         let bv = b[params.b_offset + p * n4 + col4c];
         let s0 = subgroupBroadcast(strip, 0u);
         let s1 = subgroupBroadcast(strip, 1u);
@@ -396,4 +404,9 @@ fn matmul_subgroup_tn(
     store_row(acc[29], row0 + 29u, col4);
     store_row(acc[30], row0 + 30u, col4);
     store_row(acc[31], row0 + 31u, col4);
+    // The first column of workgroups stores them, one invocation per 4 rows.
+    let quad = sub % 8u;
+    if (params.epilogue == EPILOGUE_ROW_SUMS && wid.x == 0u && lane < 8u && row0 + 4u * quad < params.m) {
+        c[params.bias_offset + row0 / 4u + quad] = sums;
+    }
 }

@@ -50,7 +50,7 @@ fn store(row: u32, col: u32, value: f32) {
         let i = params.c_offset + row * params.n + col;
         if (params.accumulate != 0u) {
             c[i] += value;
-        } else if (params.epilogue != 0u) {
+        } else if (epilogue_in_store()) {
             c[i] = epilogue_of(value, bias[epilogue_index(row, col, params.n)]);
         } else {
             c[i] = value;
@@ -70,6 +70,10 @@ fn matmul_tiled(
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
     var acc3 = vec4<f32>();
+    // The row sums of op(A) (EPILOGUE_ROW_SUMS): the first column of workgroups, one invocation
+    // per 4 rows, adds its rows of each slice in workgroup memory (zeros past k add nothing).
+    let row_sums = params.epilogue == EPILOGUE_ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    var sums = vec4<f32>();
     for (var p0 = 0u; p0 < params.k; p0 += TILE_K) {
         // 256 invocations, 1024 values of each slice: four rounds. The stored matrix's fastest
         // index follows the invocation index, so neighbours read neighbouring addresses.
@@ -94,6 +98,12 @@ fn matmul_tiled(
             }
         }
         workgroupBarrier();
+        if (row_sums) {
+            for (var p = 0u; p < TILE_K; p++) {
+                let ar = p * TILE + lid.y * PER_THREAD;
+                sums += vec4<f32>(a_tile[ar], a_tile[ar + 1u], a_tile[ar + 2u], a_tile[ar + 3u]);
+            }
+        }
         for (var p = 0u; p < TILE_K; p++) {
             let ar = p * TILE + lid.y * PER_THREAD;
             let bc = p * TILE + lid.x * PER_THREAD;
@@ -112,5 +122,12 @@ fn matmul_tiled(
         store(row + 1u, col + j, acc1[j]);
         store(row + 2u, col + j, acc2[j]);
         store(row + 3u, col + j, acc3[j]);
+    }
+    if (row_sums) {
+        for (var i = 0u; i < 4u; i++) {
+            if (row + i < params.m) {
+                c[params.bias_offset + row + i] = sums[i];
+            }
+        }
     }
 }

@@ -92,10 +92,19 @@ fn matmul_vec4_tn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let a_lo = params.a_offset + row0 / 4u;
     let a_hi = params.a_offset + min(row0 / 4u + 1u, m4 - 1u);
     var acc: array<vec4<f32>, ROWS>;
+    // The row sums of op(A) (EPILOGUE_ROW_SUMS): the first invocation of the first column of
+    // workgroups adds the two vec4s of A it loads on every step.
+    let row_sums = params.epilogue == EPILOGUE_ROW_SUMS && col4 == 0u;
+    var sums_lo = vec4<f32>();
+    var sums_hi = vec4<f32>();
     for (var p = 0u; p < params.k; p++) {
         let lo = a[a_lo + p * m4];
         let hi = a[a_hi + p * m4];
         let bv = b[params.b_offset + p * n4 + col4];
+        if (row_sums) {
+            sums_lo += lo;
+            sums_hi += hi;
+        }
         acc[0] = fma(vec4<f32>(lo.x), bv, acc[0]);
         acc[1] = fma(vec4<f32>(lo.y), bv, acc[1]);
         acc[2] = fma(vec4<f32>(lo.z), bv, acc[2]);
@@ -113,4 +122,10 @@ fn matmul_vec4_tn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     store_row(acc[5], row0 + 5u, col4);
     store_row(acc[6], row0 + 6u, col4);
     store_row(acc[7], row0 + 7u, col4);
+    if (row_sums) {
+        c[params.bias_offset + row0 / 4u] = sums_lo;
+        if (row0 + 4u < params.m) {
+            c[params.bias_offset + row0 / 4u + 1u] = sums_hi;
+        }
+    }
 }

@@ -88,6 +88,7 @@ pub fn check_op(op: &Op, buffer_lens: &[usize]) -> Result<(), BackendError> {
         op: op.name(),
         reason,
     };
+    op.kernel().check(buffer_lens).map_err(invalid)?;
     let operands = op.kernel().operands();
     let declared = op.spec().entry_points[0].bindings;
     if operands.len() != declared.len() {

@@ -332,6 +332,135 @@ fn gpu_matmul_slope_epilogue_matches_cpu_and_the_unfused_pair() {
     );
 }
 
+/// The weight gradient's row sums (the bias gradient) in every matmul family: Σ_p op(A)[i, p]
+/// written through c's binding next to c, on odd and aligned shapes (k not a multiple of 4 for
+/// the subgroup kernel's last steps, m past one block of rows), every transpose; against the CPU
+/// reference, nothing else in c's buffer touched, and for the weight-gradient form (TN) bit for
+/// bit against `column_sum` of A on the GPU, one invocation per column (the same order).
+#[test]
+fn gpu_matmul_row_sums_match_cpu_and_column_sum() {
+    let Some(mut pair) = Pair::new() else { return };
+    pair.gpu.set_reduction_lanes(1);
+    let mut families = vec![
+        MatmulStrategy::Scalar,
+        MatmulStrategy::Vec4,
+        MatmulStrategy::Tiled,
+    ];
+    if pair.gpu.has_subgroups() {
+        families.push(MatmulStrategy::Subgroup);
+    }
+    let shapes = [
+        (7, 13, 5),
+        (36, 44, 20),
+        (36, 44, 17),
+        (68, 400, 130),
+        (40, 12, 9),
+    ];
+    for strategy in families {
+        pair.gpu.set_matmul_strategy(strategy).unwrap();
+        for (i, (m, n, k)) in shapes.into_iter().enumerate() {
+            for (f, (trans_a, trans_b)) in FORMS.into_iter().enumerate() {
+                let seed = 300 + 10 * i as u64 + f as u64;
+                let a = view(pair.input(&random(8 + m * k, 1.0, seed)), 8, m * k);
+                let b = view(pair.input(&random(4 + k * n, 1.0, seed + 1)), 4, k * n);
+                // c and its row sums in one poisoned buffer, as in the flat gradient buffer.
+                let sums_at = (4 + m * n + 3).div_ceil(4) * 4;
+                let buffer = pair.poisoned(sums_at + m + 5);
+                let c = view(buffer, 4, m * n);
+                let sums = view(buffer, sums_at, m);
+                let op = MatMul {
+                    a,
+                    b,
+                    c,
+                    m,
+                    n,
+                    k,
+                    trans_a,
+                    trans_b,
+                    accumulate: false,
+                    epilogue: Some(Epilogue::RowSums { sums }),
+                };
+                let entry = op.entry_point(strategy).name;
+                pair.run(&[op.into()], &Frame::default());
+                let what =
+                    format!("matmul {m}x{n}x{k} ta={trans_a} tb={trans_b} + row sums via {entry}");
+                for (part, v, tol) in [("c", c, KERNEL_REDUCTION), ("sums", sums, KERNEL_REDUCTION)]
+                {
+                    let (gpu, cpu) = pair.read(v);
+                    let error = relative_error(&gpu, &cpu);
+                    assert!(error <= tol, "{what} {part}: relative error {error:e}");
+                }
+                let all = view(buffer, 0, sums_at + m + 5);
+                let (gpu, _) = pair.read(all);
+                for (j, value) in gpu.iter().enumerate() {
+                    if !c.range().contains(&j) && !sums.range().contains(&j) {
+                        assert!(value.is_nan(), "{what}: wrote element {j} of c's buffer");
+                    }
+                }
+                if trans_a {
+                    let apart = output(&mut pair, m);
+                    let column_sum = ColumnSum {
+                        x: a,
+                        out: apart,
+                        rows: k,
+                        cols: m,
+                    };
+                    pair.run(&[column_sum.into()], &Frame::default());
+                    let (fused, _) = pair.read(sums);
+                    let (unfused, _) = pair.read(apart);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&fused),
+                        bits(&unfused),
+                        "{what}: differs from column_sum"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Row sums are written through c's binding: they must lie in c's buffer, apart from c, and
+/// not with accumulation.
+#[test]
+fn matmul_row_sums_outside_c_buffer_or_overlapping_c_are_refused() {
+    let mut cpu = vae_gpu::cpu::CpuBackend::new();
+    let a = cpu.create_buffer("a", 12).unwrap();
+    let b = cpu.create_buffer("b", 12).unwrap();
+    let grads = cpu.create_buffer("grads", 20).unwrap();
+    let other = cpu.create_buffer("other", 20).unwrap();
+    let product = |sums: View, accumulate: bool| -> Op {
+        MatMul {
+            a: view(a, 0, 12),
+            b: view(b, 0, 12),
+            c: view(grads, 0, 16),
+            m: 4,
+            n: 4,
+            k: 3,
+            trans_a: true,
+            trans_b: false,
+            accumulate,
+            epilogue: Some(Epilogue::RowSums { sums }),
+        }
+        .into()
+    };
+    assert!(cpu.prepare(&[product(view(grads, 16, 4), false)]).is_ok());
+    for (sums, accumulate, reason) in [
+        (view(other, 0, 4), false, "c's buffer"),
+        (view(grads, 14, 4), false, "overlap"),
+        (view(grads, 17, 4), false, "outside"),
+        (view(grads, 16, 3), false, "needs 4"),
+        (view(grads, 16, 4), true, "accumulate"),
+    ] {
+        let error = cpu
+            .prepare(&[product(sums, accumulate)])
+            .err()
+            .expect(reason)
+            .to_string();
+        assert!(error.contains(reason), "{error}");
+    }
+}
+
 /// The workgroup-tiled kernel (for real GPUs) on every shape, transpose and offset: tiles of
 /// 64 x 64 x 16 straddled on every side, one product smaller than a tile, accumulation.
 #[test]

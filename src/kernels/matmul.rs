@@ -141,28 +141,46 @@ pub enum Epilogue {
     /// slope taken from that layer's output `y` (m×n, row-major like c) as `bias_act_backward`
     /// takes it (the unfused pair: the product, then `bias_act_backward`).
     Slope { y: View, act: Activation },
+    /// A dense layer's weight gradient `c = dYᵀ·X` (`trans_a`) and its bias gradient with it:
+    /// `sums[i] = Σ_p op(a)[i, p]` for each of the m rows of c, the sums of dY over the batch,
+    /// added from the loads the product makes anyway, in the order of `column_sum`'s loop (the
+    /// unfused pair: `column_sum` of a, then the product). `sums` is written through c's binding,
+    /// so it lies in c's buffer (the flat gradient buffer), outside c's view.
+    RowSums { sums: View },
 }
 
 impl Epilogue {
-    /// Its operand: the bias, or the output the slope is taken from.
-    pub fn operand(&self) -> View {
+    /// The view the shader finds at `bias_offset`: the bias, the output the slope is taken from,
+    /// or where the row sums go.
+    pub fn view(&self) -> View {
         match *self {
             Epilogue::BiasAct { bias, .. } => bias,
             Epilogue::Slope { y, .. } => y,
+            Epilogue::RowSums { sums } => sums,
+        }
+    }
+
+    /// The view bound as the kernels' `bias` operand (none for the row sums, written through c).
+    pub fn operand(&self) -> Option<View> {
+        match *self {
+            Epilogue::RowSums { .. } => None,
+            _ => Some(self.view()),
         }
     }
 
     pub fn act(&self) -> Activation {
         match *self {
             Epilogue::BiasAct { act, .. } | Epilogue::Slope { act, .. } => act,
+            Epilogue::RowSums { .. } => Activation::Identity,
         }
     }
 
-    /// The `epilogue` code of the shader (EPILOGUE_BIAS_ACT, EPILOGUE_SLOPE).
+    /// The `epilogue` code of the shader (EPILOGUE_BIAS_ACT, EPILOGUE_SLOPE, EPILOGUE_ROW_SUMS).
     fn code(&self) -> u32 {
         match self {
             Epilogue::BiasAct { .. } => 1,
             Epilogue::Slope { .. } => 2,
+            Epilogue::RowSums { .. } => 3,
         }
     }
 }
@@ -207,16 +225,18 @@ impl MatMul {
             MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
             MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
         };
-        let operand = self.epilogue.map(|e| e.operand());
-        let aligned = [Some(self.a), Some(self.b), Some(self.c), operand]
+        let epilogue_view = self.epilogue.map(|e| e.view());
+        let aligned = [Some(self.a), Some(self.b), Some(self.c), epilogue_view]
             .iter()
             .flatten()
             .all(|v| v.offset % 4 == 0);
         let n_aligned = aligned && self.n % 4 == 0;
+        // Only the TN kernels of the vec4 families add row sums.
+        let row_sums = matches!(self.epilogue, Some(Epilogue::RowSums { .. }));
         // NN and NT vectorize along k; TN along m.
         match (self.trans_a, self.trans_b) {
-            (false, false) if n_aligned && self.k % 4 == 0 => nn,
-            (false, true) if n_aligned && self.k % 4 == 0 => nt,
+            (false, false) if n_aligned && self.k % 4 == 0 && !row_sums => nn,
+            (false, true) if n_aligned && self.k % 4 == 0 && !row_sums => nt,
             (true, false) if n_aligned && self.m % 4 == 0 => tn,
             _ => &SCALAR,
         }
@@ -229,6 +249,7 @@ impl Kernel for MatMul {
         let epilogue = match self.epilogue {
             Some(Epilogue::BiasAct { act, .. }) => format!(" + bias, {}", act.name()),
             Some(Epilogue::Slope { act, .. }) => format!(" · {}'", act.name()),
+            Some(Epilogue::RowSums { .. }) => " + row sums".to_string(),
             None => String::new(),
         };
         format!(
@@ -248,7 +269,7 @@ impl Kernel for MatMul {
             Operand::new("c", self.c, self.m * self.n),
             Operand::optional(
                 "bias",
-                self.epilogue.map(|e| e.operand()),
+                self.epilogue.and_then(|e| e.operand()),
                 match self.epilogue {
                     Some(Epilogue::Slope { .. }) => self.m * self.n,
                     _ => self.n,
@@ -297,7 +318,7 @@ impl Kernel for MatMul {
                 ("act", self.epilogue.map_or(0, |e| e.act().code())),
                 (
                     "bias_offset",
-                    self.epilogue.map_or(0, |e| offset(&e.operand()) / unit),
+                    self.epilogue.map_or(0, |e| offset(&e.view()) / unit),
                 ),
             ]),
             workgroups,
@@ -314,13 +335,23 @@ impl Kernel for MatMul {
         let b_at = |p: usize, j: usize| {
             f64::from(if self.trans_b { b[j * k + p] } else { b[p * n + j] })
         };
-        let operand = self.epilogue.map(|e| {
+        let operand = self.epilogue.and_then(|e| {
             let len = match e {
-                Epilogue::BiasAct { .. } => n,
                 Epilogue::Slope { .. } => m * n,
+                _ => n,
             };
-            memory.floats(e.operand())[..len].to_vec()
+            e.operand().map(|view| memory.floats(view)[..len].to_vec())
         });
+        // The unfused pair's first op: column_sum's reference over a as stored (k×m).
+        let row_sums = match self.epilogue {
+            Some(Epilogue::RowSums { sums }) => {
+                let values: Vec<f32> = (0..m)
+                    .map(|i| (0..k).map(|p| a_at(i, p)).sum::<f64>() as f32)
+                    .collect();
+                Some((sums, values))
+            }
+            _ => None,
+        };
         let old = memory.floats(self.c);
         let mut c = vec![0.0f32; m * n];
         for i in 0..m {
@@ -347,5 +378,37 @@ impl Kernel for MatMul {
             }
         }
         memory.write_floats(self.c, &c);
+        if let Some((sums, values)) = row_sums {
+            memory.write_floats(sums, &values);
+        }
+    }
+
+    fn check(&self, buffer_lens: &[usize]) -> Result<(), String> {
+        let Some(Epilogue::RowSums { sums }) = self.epilogue else {
+            return Ok(());
+        };
+        if self.accumulate {
+            return Err("row sums with accumulate".to_string());
+        }
+        if sums.buffer != self.c.buffer {
+            return Err("the row sums are written through c: they must lie in c's buffer".into());
+        }
+        if sums.len < self.m {
+            return Err(format!("row sums view holds {}, needs {}", sums.len, self.m));
+        }
+        let len = buffer_lens.get(sums.buffer.0).copied().unwrap_or(0);
+        if sums.offset + self.m > len {
+            return Err(format!(
+                "row sums {}..{} lie outside their buffer of {len}",
+                sums.offset,
+                sums.offset + self.m
+            ));
+        }
+        let c_range = self.c.offset..self.c.offset + self.m * self.n;
+        let sums_range = sums.offset..sums.offset + self.m;
+        if sums_range.start < c_range.end && c_range.start < sums_range.end {
+            return Err("row sums overlap c".to_string());
+        }
+        Ok(())
     }
 }

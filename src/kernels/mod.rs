@@ -384,6 +384,11 @@ pub trait Kernel {
     fn launch(&self, tuning: &Tuning) -> Launch;
     /// Runs the op on host memory: the CPU reference, f32 storage and f64 arithmetic.
     fn reference(&self, memory: &mut HostMemory, frame: &Frame);
+    /// What `check_op` cannot see in the operands (a view written through another operand's
+    /// binding, say), given every buffer's length; the reason it cannot run, if any.
+    fn check(&self, _buffer_lens: &[usize]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Declares the kernel modules and builds `Op` (one variant per kernel, named as its struct) and

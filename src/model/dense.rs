@@ -4,7 +4,7 @@
 
 use super::DenseLayer;
 use crate::kernels::matmul::Epilogue;
-use crate::kernels::{Activation, BiasActBackward, ColumnSum, MatMul, Op};
+use crate::kernels::{Activation, BiasActBackward, MatMul, Op};
 use crate::ops::{BufferId, View};
 
 /// Where a layer's backward writes dLoss/d(input).
@@ -102,16 +102,7 @@ impl DenseParams {
                 .into(),
             );
         }
-        ops.push(
-            ColumnSum {
-                x: grad_out,
-                out: self.grad(layer.bias, layer.outputs),
-                rows,
-                cols: layer.outputs,
-            }
-            .into(),
-        );
-        // dW[out, in] = gᵀ · input
+        // dW[out, in] = gᵀ · input, and db = the sums of g over the rows from the same loads.
         ops.push(
             MatMul {
                 a: grad_out,
@@ -123,7 +114,9 @@ impl DenseParams {
                 trans_a: true,
                 trans_b: false,
                 accumulate: false,
-                epilogue: None,
+                epilogue: Some(Epilogue::RowSums {
+                    sums: self.grad(layer.bias, layer.outputs),
+                }),
             }
             .into(),
         );

@@ -189,9 +189,12 @@ step "bench 128,1024 (text)" 45 ./vae-gpu bench --batch-sizes 128,1024
 # One submit per step, as before multi-step submits: the ratio to the line above is their gain.
 step "bench 128 --steps-per-submit 1" 30 ./vae-gpu bench --batch-sizes 128 --steps 20 --steps-per-submit 1
 step "bench 128 --steps 20" 30 ./vae-gpu bench --batch-sizes 128 --steps 20
-# Each kernel of the step under the tiled kernels too, timed in alternation: what a choice of
-# kernel per product shape would pick.
+# Each kernel of the step under one family everywhere, timed in alternation with the kernels
+# chosen per product shape: what the per-shape choice gained over each family alone.
 step "bench 128 --baseline tiled" 30 ./vae-gpu bench --batch-sizes 128 --baseline tiled --repeats 9
+step "bench 128 --baseline subgroup" 30 ./vae-gpu bench --batch-sizes 128 --baseline subgroup --repeats 9
+# The choices per shape that the runs above timed and cached.
+step "vae-gpu info (after bench)" 15 ./vae-gpu info
 
 # ---- the 4096^3 matmul: every family the adapter runs, three forms (MATMUL_CMD overrides)
 step "matmul 4096^3" 60 bash -c "${MATMUL_CMD:-./vae-gpu bench --batch-sizes 128 --repeats 3 --matmul-size 4096}"

@@ -163,6 +163,19 @@ fn gpu_scalar_matmul_matches_cpu_when_forced_and_accumulating() {
     }
 }
 
+/// Every matmul family the adapter runs.
+fn matmul_families(pair: &Pair) -> Vec<MatmulStrategy> {
+    let mut families = vec![
+        MatmulStrategy::Scalar,
+        MatmulStrategy::Vec4,
+        MatmulStrategy::Tiled,
+    ];
+    if pair.gpu.has_subgroups() {
+        families.push(MatmulStrategy::Subgroup);
+    }
+    families
+}
+
 /// Every matmul family the adapter runs × three shapes (odd, aligned, wide) × every form, an
 /// activation per (shape, form) taken in turn from `activations`, and a seed from `seed_base`.
 fn epilogue_cases(
@@ -178,14 +191,7 @@ fn epilogue_cases(
         u64,
     ),
 ) {
-    let mut families = vec![
-        MatmulStrategy::Scalar,
-        MatmulStrategy::Vec4,
-        MatmulStrategy::Tiled,
-    ];
-    if pair.gpu.has_subgroups() {
-        families.push(MatmulStrategy::Subgroup);
-    }
+    let families = matmul_families(pair);
     for strategy in families {
         pair.gpu.set_matmul_strategy(strategy).unwrap();
         for (i, shape) in [(7, 13, 5), (36, 44, 20), (33, 400, 17)]
@@ -341,14 +347,7 @@ fn gpu_matmul_slope_epilogue_matches_cpu_and_the_unfused_pair() {
 fn gpu_matmul_row_sums_match_cpu_and_column_sum() {
     let Some(mut pair) = Pair::new() else { return };
     pair.gpu.set_reduction_lanes(1);
-    let mut families = vec![
-        MatmulStrategy::Scalar,
-        MatmulStrategy::Vec4,
-        MatmulStrategy::Tiled,
-    ];
-    if pair.gpu.has_subgroups() {
-        families.push(MatmulStrategy::Subgroup);
-    }
+    let families = matmul_families(&pair);
     let shapes = [
         (7, 13, 5),
         (36, 44, 20),

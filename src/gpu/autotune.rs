@@ -1,6 +1,6 @@
 //! Choosing the matrix-multiply kernels per adapter and per product shape by timing them once,
-//! and remembering the choices in the user's cache folder, keyed by adapter, driver, API and
-//! vae-gpu version.
+//! and remembering the choices in the user's cache folder, keyed by adapter, driver, API,
+//! vae-gpu version and the kernels' fingerprint.
 //!
 //! Per adapter (`choose`): the candidates run the three products of a dense layer of the default
 //! model at batch 128 (forward, input gradient, weight gradient); the rule-based default
@@ -105,16 +105,18 @@ pub enum Source {
 }
 
 /// The key of this adapter in the cache: what it is, its driver, the API, and the kernels'
-/// version (another vae-gpu may have other kernels).
+/// version (another vae-gpu may have other kernels, under the same version number too: the
+/// fingerprint of their WGSL tells them apart).
 pub fn adapter_key(backend: &GpuBackend) -> String {
     let info = &backend.context().info;
     format!(
-        "{} | {} {} | {:?} | vae-gpu {}",
+        "{} | {} {} | {:?} | vae-gpu {} | kernels {}",
         info.name,
         info.driver,
         info.driver_info,
         info.backend,
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        crate::kernels::wgsl::kernels_fingerprint()
     )
 }
 

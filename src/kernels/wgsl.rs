@@ -143,6 +143,35 @@ pub fn shader_files<'a>(modules: impl IntoIterator<Item = &'a ShaderModule>) -> 
     files
 }
 
+/// A fingerprint of every kernel's WGSL (modules and snippets, FNV-1a over names and texts):
+/// what the kernels' timings cached per adapter hold for, since a build with other kernels keeps
+/// the crate's version number.
+pub fn kernels_fingerprint() -> String {
+    let mut seen = std::collections::BTreeMap::new();
+    for spec in super::ALL_KERNELS {
+        for entry in spec.entry_points {
+            let module = entry.module;
+            seen.insert(module.file, module.source);
+            for snippet in module.snippets {
+                seen.insert(snippet.file, snippet.source);
+            }
+        }
+    }
+    fingerprint_of(&seen)
+}
+
+/// FNV-1a over (name, text) pairs in name order, as 16 hex digits.
+fn fingerprint_of(files: &std::collections::BTreeMap<&str, &str>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (file, text) in files {
+        for byte in file.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
 fn compose_parts<E>(
     module: &ShaderModule,
     mut text_of: impl FnMut(&'static str, &'static str) -> Result<String, E>,
@@ -198,4 +227,28 @@ pub fn validate(module: &ShaderModule) -> Result<naga::Module, String> {
         )
     })?;
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_fingerprint_follows_every_byte_and_name() {
+        let fingerprint = kernels_fingerprint();
+        assert_eq!(fingerprint.len(), 16);
+        assert_eq!(fingerprint, kernels_fingerprint());
+        let files = std::collections::BTreeMap::from([("a.wgsl", "fn f() {}"), ("b.wgsl", "x")]);
+        let base = fingerprint_of(&files);
+        let mut edited = files.clone();
+        edited.insert("b.wgsl", "y");
+        let mut renamed = files.clone();
+        renamed.remove("b.wgsl");
+        renamed.insert("c.wgsl", "x");
+        // A byte moved from one file's end to the next one's start is a change too.
+        let moved = std::collections::BTreeMap::from([("a.wgsl", "fn f() {"), ("b.wgsl", "}x")]);
+        for other in [edited, renamed, moved] {
+            assert_ne!(fingerprint_of(&other), base, "{other:?}");
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! C = op(A) * op(B) (+ C) sharing loads through subgroup broadcasts: the fast kernels on lavapipe.
 //!
 //! On lavapipe (llvmpipe) a storage load costs about as much per float as 25 multiply-adds: it is a
-//! loop over the 8 SIMD lanes whether or not their addresses agree, and vec4 loads cost four times a
-//! scalar one. So these kernels load each value once per subgroup: a subgroup of 8 invocations works
-//! on one block of ROWS = 32 rows of C, each invocation loads 1/8 of the block's row data and
+//! loop over the 8 SIMD lanes whether or not their addresses agree, with a bounds check per value
+//! (a vec4 load makes the loop once for its four values: in Adam it cost about 1.7 scalar ones).
+//! So these kernels load each value once per subgroup: a subgroup of 8 invocations works on one
+//! block of ROWS = 32 rows of C, each invocation loads 1/8 of the block's row data and
 //! `subgroupBroadcast` hands it to the others (an element extract on a SIMD CPU); each invocation
 //! loads only its own 4 columns of op(B). Per 4 steps along k an invocation makes 8 loads for 512
 //! multiply-adds, against 12 for 128 in matmul_vec4.wgsl (4.3x the multiply-adds per load).

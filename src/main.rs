@@ -331,7 +331,7 @@ fn info(gpu: &GpuArgs) -> Result<()> {
             println!("chosen: {}", backend.describe());
             let tuning = backend.tuning();
             println!(
-                "reductions: {} invocation(s) per column of the bias gradients, {} per row of the \
+                "reductions: {} invocation(s) per column of the column sums, {} per row of the \
                  losses; subgroup matmul workgroups of {}",
                 tuning.reduction_lanes, tuning.row_lanes, tuning.subgroup_lanes
             );

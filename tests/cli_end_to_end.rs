@@ -415,3 +415,22 @@ fn bench_times_a_shader_folder_alongside_and_refuses_unknown_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The command line switches Mesa's device-select layer off itself (headless it prints
+/// "XDG_RUNTIME_DIR is invalid" for every Vulkan instance), also when the environment does not
+/// (cargo sets NODEVICE_SELECT for the tests: here it is taken away). Where the layer is not
+/// installed the line never comes either way.
+#[test]
+fn the_command_line_prints_no_device_select_noise() {
+    if !have_gpu() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vae-gpu"))
+        .arg("info")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}

@@ -255,3 +255,42 @@ fn states_from_before_the_choice_per_shape_run_every_shape_on_their_family() {
     assert!(tuning.matmul_shapes.is_empty());
     assert_eq!(tuning.matmul_for("NT 128x400x784"), MatmulStrategy::Vec4);
 }
+
+/// A shape whose scratch copies do not fit runs the adapter's kernels, untimed and uncached, and
+/// the user is told which shape; the program still prepares and computes.
+#[test]
+fn a_shape_too_large_to_time_runs_the_adapters_kernels_with_a_warning() {
+    let Some(mut pair) = common::Pair::new() else {
+        return;
+    };
+    let dir = temp_dir("too-large");
+    let product = product(&mut pair, (64, 48, 40), (false, true), 11);
+    // Every buffer from now on is refused: the scratch operands of the timing are.
+    pair.gpu.set_buffer_limit(64);
+    let default = GpuBackend::best_matmul_strategy(pair.gpu.context());
+    let adapter = autotune::MatmulChoice {
+        chosen: default,
+        // No times: every family is a candidate, so the shape would be timed.
+        times_ms: Default::default(),
+        shapes: Default::default(),
+    };
+    let warnings = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let sink = warnings.clone();
+    pair.gpu
+        .set_shape_timing(Some(ShapeTiming::new(&adapter, Some(&dir), move |w| {
+            sink.borrow_mut().push(w.to_string())
+        })));
+    pair.run(&[product.into()], &Frame::default());
+    pair.check("untimed shape", product.c, tolerance::KERNEL_REDUCTION);
+    assert_eq!(pair.gpu.tuning().matmul_for("NT 64x48x40"), default);
+    let warnings = warnings.borrow();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("NT 64x48x40") && warnings[0].contains("could not time"),
+        "{}",
+        warnings[0]
+    );
+    let timing = pair.gpu.set_shape_timing(None).unwrap();
+    assert_eq!((timing.timed, timing.cached), (0, 0));
+    assert!(!dir.join(CACHE_FILE).exists());
+}

@@ -229,13 +229,34 @@ pub fn choose_shapes(
             }
             _ => {
                 let candidates = &timing.candidates;
-                let choice = backend.with_matmul(tuning.matmul, |backend| {
+                let result = backend.with_matmul(tuning.matmul, |backend| {
                     time_shape(backend, product, tuning.matmul, candidates, !warmed)
-                })??;
+                })?;
                 warmed = true;
-                timing.timed += 1;
-                timed.insert(key.clone(), choice.clone());
-                choice
+                match result {
+                    Ok(choice) => {
+                        timing.timed += 1;
+                        timed.insert(key.clone(), choice.clone());
+                        choice
+                    }
+                    // No room for the scratch copies of a large product's operands: it runs the
+                    // adapter's kernels, untimed and uncached, and the user is told.
+                    Err(
+                        error @ (BackendError::OutOfMemory { .. }
+                        | BackendError::BufferTooLarge { .. }),
+                    ) => {
+                        (timing.warn)(&format!(
+                            "could not time the matmul kernels for {key} ({error}); it runs the \
+                             adapter's ({:?})",
+                            tuning.matmul
+                        ));
+                        ShapeChoice {
+                            chosen: tuning.matmul,
+                            times_ms: BTreeMap::new(),
+                        }
+                    }
+                    Err(error) => return Err(error),
+                }
             }
         };
         tuning.matmul_shapes.insert(key, choice.chosen);

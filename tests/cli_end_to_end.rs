@@ -358,7 +358,8 @@ fn cpu_reference_training_matches_the_gpu_run() {
 }
 
 /// `bench --baseline-shaders`: a folder holding a copy of a built-in shader is timed alongside,
-/// kernel by kernel, with several steps per submit; a file no kernel uses is refused, named.
+/// kernel by kernel, with several steps per submit; a file no kernel uses is refused, named. The
+/// JSON report names the kernels each product shape ran.
 #[test]
 fn bench_times_a_shader_folder_alongside_and_refuses_unknown_files() {
     if !have_gpu() {
@@ -366,7 +367,8 @@ fn bench_times_a_shader_folder_alongside_and_refuses_unknown_files() {
     }
     let dir = scratch("bench-shaders");
     let shaders = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    std::fs::copy(shaders.join("adam.wgsl"), dir.join("adam.wgsl")).unwrap();
+    // Adam's arithmetic, which both of its entry points share.
+    std::fs::copy(shaders.join("adam_step.wgsl"), dir.join("adam_step.wgsl")).unwrap();
     let folder = dir.to_str().unwrap();
     let small = [
         "bench",
@@ -401,6 +403,12 @@ fn bench_times_a_shader_folder_alongside_and_refuses_unknown_files() {
     );
     if report.contains("GPU timestamps") {
         assert!(report.contains("baseline ms"), "{report}");
+    }
+    let json: Vec<&str> = small.iter().copied().chain(["--json"]).collect();
+    let json: serde_json::Value = serde_json::from_str(&succeed(&json)).unwrap();
+    let shapes = json["matmul_shapes"].as_object().expect("matmul_shapes");
+    for form in ["NT ", "NN ", "TN "] {
+        assert!(shapes.keys().any(|k| k.starts_with(form)), "{shapes:?}");
     }
     std::fs::write(dir.join("adams.wgsl"), "// misspelt").unwrap();
     let args: Vec<&str> = small

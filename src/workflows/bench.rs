@@ -100,8 +100,12 @@ pub struct MatmulThroughput {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
     pub adapter: String,
-    /// The matmul kernels timed, and the baseline's if any.
+    /// The matmul kernels timed, in words (the adapter's family and the shapes that run another),
+    /// and the baseline's if any.
     pub matmul: String,
+    /// The family each product shape of the timed steps ran ("NT 128x400x784" → "subgroup");
+    /// empty with `--matmul`, where every shape runs that family.
+    pub matmul_shapes: std::collections::BTreeMap<String, String>,
     pub baseline_matmul: Option<String>,
     /// The folder whose WGSL files the baseline's step used, if any.
     pub baseline_shaders: Option<String>,
@@ -353,6 +357,12 @@ pub fn run(
         adapter: backend.describe(),
         // After the step's programs were prepared: with the choices per shape they made.
         matmul: backend.tuning().describe_matmul(),
+        matmul_shapes: backend
+            .tuning()
+            .matmul_shapes
+            .iter()
+            .map(|(shape, family)| (shape.clone(), format!("{family:?}").to_lowercase()))
+            .collect(),
         baseline_matmul: options.baseline.map(|b| format!("{b:?}")),
         baseline_shaders: options
             .baseline_shaders

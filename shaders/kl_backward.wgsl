@@ -31,8 +31,7 @@ fn kl_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (params.free_bits != 0u && column_kl[params.column_kl_offset + j] < frame.free_bits * f32(params.rows)) {
         scale = 0.0;
     }
-    grad_stats[params.grad_offset + mu_at] = scale * stats[params.stats_offset + mu_at];
-    // exp(logvar) - 1 as logvar + (exp(logvar) - 1 - logvar): no cancellation near 0.
-    let logvar = stats[params.stats_offset + lv_at];
-    grad_stats[params.grad_offset + lv_at] = scale * 0.5 * (logvar + exp_minus_1_minus(logvar));
+    let grad = kl_grad(stats[params.stats_offset + mu_at], stats[params.stats_offset + lv_at], scale);
+    grad_stats[params.grad_offset + mu_at] = grad.x;
+    grad_stats[params.grad_offset + lv_at] = grad.y;
 }

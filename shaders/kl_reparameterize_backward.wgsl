@@ -36,11 +36,10 @@ fn kl_reparameterize_backward(@builtin(global_invocation_id) gid: vec3<u32>, @bu
     if (params.free_bits != 0u && column_kl[params.column_kl_offset + j] < frame.free_bits * f32(params.rows)) {
         scale = 0.0;
     }
-    let mu = stats[params.stats_offset + mu_at];
     let logvar = stats[params.stats_offset + lv_at];
-    let g = grad_z[params.grad_z_offset + i];
-    let std_dev = exp(0.5 * logvar);
-    // exp(logvar) - 1 as logvar + (exp(logvar) - 1 - logvar): no cancellation near 0.
-    grad_stats[params.grad_offset + mu_at] = scale * mu + g;
-    grad_stats[params.grad_offset + lv_at] = scale * 0.5 * (logvar + exp_minus_1_minus(logvar)) + g * eps[params.eps_offset + i] * 0.5 * std_dev;
+    // The unfused pair's sum: kl_backward's value, then reparameterize_backward's added.
+    let grad = kl_grad(stats[params.stats_offset + mu_at], logvar, scale)
+        + reparameterize_grad(grad_z[params.grad_z_offset + i], eps[params.eps_offset + i], logvar);
+    grad_stats[params.grad_offset + mu_at] = grad.x;
+    grad_stats[params.grad_offset + lv_at] = grad.y;
 }

@@ -1,5 +1,5 @@
 //! The loss sums of a batch in one dispatch: workgroup 0 sums the per-row reconstruction losses,
-//! workgroup 1 the per-row KLs, each with sum_into's tree (so the same bits), then sets its
+//! workgroup 1 the per-row KLs, each with sum_into's tree (workgroup_total.wgsl: the same bits), then sets its
 //! step slot (when there is one) and adds to its running slot of `metrics`.
 
 struct LossSumsParams {
@@ -16,14 +16,11 @@ struct LossSumsParams {
 }
 
 const NO_SLOT: u32 = 0xffffffffu;
-const SUM_WORKGROUP: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> params: LossSumsParams;
 @group(0) @binding(2) var<storage, read> bce: array<f32>;
 @group(0) @binding(3) var<storage, read> kl: array<f32>;
 @group(0) @binding(4) var<storage, read_write> metrics: array<f32>;
-
-var<workgroup> partial: array<f32, SUM_WORKGROUP>;
 
 @compute @workgroup_size(SUM_WORKGROUP)
 fn loss_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -36,16 +33,8 @@ fn loss_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             sum += bce[params.bce_offset + i];
         }
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var half = SUM_WORKGROUP / 2u; half > 0u; half = half / 2u) {
-        if (lid < half) {
-            partial[lid] += partial[lid + half];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_total(lid, sum);
     if (lid == 0u) {
-        let total = partial[0];
         let step = select(params.step_bce, params.step_kl, is_kl);
         let running = select(params.running_bce, params.running_kl, is_kl);
         if (step != NO_SLOT) {

@@ -27,8 +27,11 @@ fn reparameterize_backward(@builtin(global_invocation_id) gid: vec3<u32>, @built
     let j = i % params.latent;
     let mu_at = r * 2u * params.latent + j;
     let lv_at = mu_at + params.latent;
-    let g = grad_z[params.grad_z_offset + i];
-    let std_dev = exp(0.5 * stats[params.stats_offset + lv_at]);
-    grad_stats[params.grad_stats_offset + mu_at] += g;
-    grad_stats[params.grad_stats_offset + lv_at] += g * eps[params.eps_offset + i] * 0.5 * std_dev;
+    let grad = reparameterize_grad(
+        grad_z[params.grad_z_offset + i],
+        eps[params.eps_offset + i],
+        stats[params.stats_offset + lv_at],
+    );
+    grad_stats[params.grad_stats_offset + mu_at] += grad.x;
+    grad_stats[params.grad_stats_offset + lv_at] += grad.y;
 }

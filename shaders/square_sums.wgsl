@@ -8,34 +8,24 @@ struct SquareSumsParams {
     _pad0: u32,
 }
 
-const SQUARE_SUMS_WORKGROUP: u32 = 256u;
-// Elements per workgroup: each invocation adds up CHUNK / WORKGROUP of them, strided.
+// Elements per workgroup: each invocation adds up CHUNK / SUM_WORKGROUP of them, strided.
 const SQUARE_SUMS_CHUNK: u32 = 4096u;
 
 @group(0) @binding(0) var<uniform> params: SquareSumsParams;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
-var<workgroup> partial: array<f32, SQUARE_SUMS_WORKGROUP>;
-
-@compute @workgroup_size(SQUARE_SUMS_WORKGROUP)
+@compute @workgroup_size(SUM_WORKGROUP)
 fn square_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let start = wid.x * SQUARE_SUMS_CHUNK;
     let end = min(start + SQUARE_SUMS_CHUNK, params.count);
     var sum = 0.0;
-    for (var i = start + lid; i < end; i += SQUARE_SUMS_WORKGROUP) {
+    for (var i = start + lid; i < end; i += SUM_WORKGROUP) {
         let v = src[params.src_offset + i];
         sum += v * v;
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var half = SQUARE_SUMS_WORKGROUP / 2u; half > 0u; half = half / 2u) {
-        if (lid < half) {
-            partial[lid] += partial[lid + half];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_total(lid, sum);
     if (lid == 0u) {
-        partials[params.partials_offset + wid.x] = partial[0];
+        partials[params.partials_offset + wid.x] = total;
     }
 }

@@ -804,7 +804,8 @@ fn gpu_reparameterize_kl_matches_cpu_and_the_unfused_kernels() {
     }
 }
 
-/// The fused backward against the unfused CPU references, with and without free bits.
+/// The fused backward against the unfused CPU references, with and without free bits, and bit
+/// for bit against the unfused pair on the GPU (`kl_backward`, then `reparameterize_backward`).
 #[test]
 fn gpu_kl_reparameterize_backward_matches_cpu() {
     let Some(mut pair) = Pair::new() else { return };
@@ -835,6 +836,32 @@ fn gpu_kl_reparameterize_backward_matches_cpu() {
             pair.run(&[op.into()], &frame);
             let what = format!("kl_reparameterize_backward {rows}x{latent} free_bits={free_bits}");
             pair.check(&what, grad_stats, KERNEL_ELEMENTWISE);
+            // The unfused pair on the GPU: kl_backward, then reparameterize_backward added.
+            let apart = output(&mut pair, rows * 2 * latent);
+            let kl = KlBackward {
+                stats,
+                column_kl: op.column_kl,
+                grad_stats: apart,
+                rows,
+                latent,
+            };
+            let reparameterize = ReparameterizeBackward {
+                grad_z,
+                stats,
+                eps,
+                grad_stats: apart,
+                rows,
+                latent,
+            };
+            pair.run(&[kl.into(), reparameterize.into()], &frame);
+            let (fused, _) = pair.read(grad_stats);
+            let (unfused, _) = pair.read(apart);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fused),
+                bits(&unfused),
+                "{what}: differs from the unfused pair"
+            );
         }
     }
 }

@@ -176,12 +176,7 @@ impl GpuBackend {
     /// Chooses the matrix-multiply kernels of programs prepared from now on; the subgroup ones
     /// only where the device has subgroups of 8 or more.
     pub fn set_matmul_strategy(&mut self, strategy: MatmulStrategy) -> Result<(), GpuError> {
-        if strategy == MatmulStrategy::Subgroup && !self.has_subgroups() {
-            return Err(GpuError::Unsupported(format!(
-                "the subgroup matmul kernels need subgroups of 8 or more, which {} lacks",
-                self.describe()
-            )));
-        }
+        self.check_runs(strategy)?;
         self.tuning.matmul = strategy;
         self.tuning.matmul_shapes.clear();
         self.shape_timing = None;
@@ -206,6 +201,17 @@ impl GpuBackend {
     /// Whether this device runs these matmul kernels.
     pub fn can_run(&self, strategy: MatmulStrategy) -> bool {
         strategy != MatmulStrategy::Subgroup || self.has_subgroups()
+    }
+
+    /// `can_run` as an error that names the adapter.
+    fn check_runs(&self, strategy: MatmulStrategy) -> Result<(), GpuError> {
+        if self.can_run(strategy) {
+            return Ok(());
+        }
+        Err(GpuError::Unsupported(format!(
+            "the subgroup matmul kernels need subgroups of 8 or more, which {} lacks",
+            self.describe()
+        )))
     }
 
     /// From now on `prepare` times the matmul kernels for every product shape it meets without a
@@ -703,10 +709,10 @@ impl Backend for GpuBackend {
     /// limit stays the device's. No shape is timed from now on: a resumed run keeps its kernels,
     /// and a shape it has no choice for runs its `matmul`.
     fn set_tuning(&mut self, tuning: Tuning) -> Result<(), BackendError> {
-        self.set_matmul_strategy(tuning.matmul)?;
-        for strategy in tuning.matmul_shapes.values() {
-            self.set_matmul_strategy(*strategy)?;
+        for &strategy in std::iter::once(&tuning.matmul).chain(tuning.matmul_shapes.values()) {
+            self.check_runs(strategy)?;
         }
+        self.shape_timing = None;
         self.tuning.matmul = tuning.matmul;
         self.tuning.matmul_shapes = tuning.matmul_shapes;
         self.tuning.subgroup_lanes = tuning.subgroup_lanes;

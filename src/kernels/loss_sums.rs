@@ -4,10 +4,10 @@
 //! keep their bits; the reference is the unfused `sum_into` references in turn.
 
 use super::sum_into::SumInto;
-use super::wgsl::{shader_module, ShaderModule};
+use super::wgsl::{shader_module, ShaderModule, WORKGROUP_TOTAL};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("loss_sums.wgsl", []);
+static MODULE: ShaderModule = shader_module!("loss_sums.wgsl", [WORKGROUP_TOTAL]);
 static LOSS_SUMS: EntryPoint = EntryPoint {
     module: &MODULE,
     name: "loss_sums",

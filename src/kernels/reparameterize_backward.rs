@@ -1,10 +1,10 @@
 //! `reparameterize_backward`: adds the reparameterization's gradient to `grad_stats`:
 //! `grad_mu += grad_z`, `grad_logvar += grad_z · eps · exp(logvar/2) / 2`.
 
-use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE};
+use super::wgsl::{shader_module, ShaderModule, ELEMENTWISE, KL};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("reparameterize_backward.wgsl", [ELEMENTWISE]);
+static MODULE: ShaderModule = shader_module!("reparameterize_backward.wgsl", [ELEMENTWISE, KL]);
 static REPARAMETERIZE_BACKWARD: EntryPoint = EntryPoint::elementwise(
     &MODULE,
     "reparameterize_backward",

@@ -2,13 +2,13 @@
 //! pass of the gradient's global norm for clipping (`sum_into` adds the partials up). Many
 //! workgroups, so that the pass over every gradient runs on every core.
 
-use super::wgsl::{shader_module, ShaderModule};
+use super::wgsl::{shader_module, ShaderModule, WORKGROUP_TOTAL};
 use super::*;
 
 /// Elements per workgroup (`SQUARE_SUMS_CHUNK` in the shader).
 pub const CHUNK: u32 = 4096;
 
-static MODULE: ShaderModule = shader_module!("square_sums.wgsl", []);
+static MODULE: ShaderModule = shader_module!("square_sums.wgsl", [WORKGROUP_TOTAL]);
 static SQUARE_SUMS: EntryPoint = EntryPoint {
     module: &MODULE,
     name: "square_sums",

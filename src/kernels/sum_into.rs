@@ -1,10 +1,10 @@
 //! `sum_into`: `dst[0] = Σ src (+ dst[0] if accumulate)`, a tree reduction to one number in one
 //! workgroup (the loss sums that stay on the device until a report reads them).
 
-use super::wgsl::{shader_module, ShaderModule};
+use super::wgsl::{shader_module, ShaderModule, WORKGROUP_TOTAL};
 use super::*;
 
-static MODULE: ShaderModule = shader_module!("sum_into.wgsl", []);
+static MODULE: ShaderModule = shader_module!("sum_into.wgsl", [WORKGROUP_TOTAL]);
 static SUM_INTO: EntryPoint = EntryPoint {
     module: &MODULE,
     name: "sum_into",

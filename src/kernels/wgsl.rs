@@ -65,6 +65,10 @@ pub static KL: Snippet = Snippet {
     file: "kl.wgsl",
     source: wgsl!("kl.wgsl"),
 };
+pub static WORKGROUP_TOTAL: Snippet = Snippet {
+    file: "workgroup_total.wgsl",
+    source: wgsl!("workgroup_total.wgsl"),
+};
 pub static BCE_ELEMENT: Snippet = Snippet {
     file: "bce_element.wgsl",
     source: wgsl!("bce_element.wgsl"),

@@ -6,20 +6,31 @@ struct MatmulParams {
     k: u32,
     trans_a: u32,
     trans_b: u32,
-    accumulate: u32,
     a_offset: u32,
     b_offset: u32,
     c_offset: u32,
-    // EPILOGUE_BIAS_ACT: C = act(op(A) op(B) + bias), bias a row of n values at bias_offset (the
-    // dense layer's forward, fused so that C is written once). EPILOGUE_SLOPE: C = op(A) op(B) *
-    // act'(y), y an m x n matrix at bias_offset (the backward through the activation of the layer
-    // below, whose output y is). EPILOGUE_ROW_SUMS (TN products only): C as without, and also
-    // sum_p op(A)[i, p] for every row i of C, stored through c's binding at bias_offset (a dense
-    // layer's bias gradient, summed from the same loads as its weight gradient). 0: none.
-    epilogue: u32,
-    act: u32,
+    // Where the epilogue's operand is (see EPILOGUE).
     bias_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
+
+// What a store does, fixed per pipeline: lavapipe runs both sides of every branch under a lane
+// mask, uniform or not, so with these in the shape uniform every store paid for every epilogue
+// and every activation (loads and stores included); as overrides, a pipeline holds its own only.
+//
+// ACCUMULATE != 0: C += op(A) op(B) (never with an epilogue).
+override ACCUMULATE: u32 = 0u;
+// EPILOGUE_BIAS_ACT: C = act(op(A) op(B) + bias), bias a row of n values at bias_offset (the
+// dense layer's forward, fused so that C is written once). EPILOGUE_SLOPE: C = op(A) op(B) *
+// act'(y), y an m x n matrix at bias_offset (the backward through the activation of the layer
+// below, whose output y is). EPILOGUE_ROW_SUMS (TN products only): C as without, and also
+// sum_p op(A)[i, p] for every row i of C, stored through c's binding at bias_offset (a dense
+// layer's bias gradient, summed from the same loads as its weight gradient). 0: none.
+override EPILOGUE: u32 = 0u;
+// The activation code (src/kernels/activation.rs) of EPILOGUE_BIAS_ACT and EPILOGUE_SLOPE.
+override ACT: u32 = 0u;
 
 const EPILOGUE_BIAS_ACT: u32 = 1u;
 const EPILOGUE_SLOPE: u32 = 2u;
@@ -27,16 +38,16 @@ const EPILOGUE_ROW_SUMS: u32 = 3u;
 
 // Whether the epilogue changes the values stored in C (the row sums do not).
 fn epilogue_in_store() -> bool {
-    return params.epilogue == EPILOGUE_BIAS_ACT || params.epilogue == EPILOGUE_SLOPE;
+    return EPILOGUE == EPILOGUE_BIAS_ACT || EPILOGUE == EPILOGUE_SLOPE;
 }
 
 // The scalar epilogue: the value stored, given the epilogue's operand at its place.
 fn epilogue_of(value: f32, operand: f32) -> f32 {
-    if (params.epilogue == EPILOGUE_BIAS_ACT) {
-        return activate(value + operand, params.act);
+    if (EPILOGUE == EPILOGUE_BIAS_ACT) {
+        return activate(value + operand, ACT);
     }
-    if (params.epilogue == EPILOGUE_SLOPE) {
-        return value * slope_from_output(operand, params.act);
+    if (EPILOGUE == EPILOGUE_SLOPE) {
+        return value * slope_from_output(operand, ACT);
     }
     return value;
 }
@@ -44,7 +55,7 @@ fn epilogue_of(value: f32, operand: f32) -> f32 {
 // Where the epilogue's operand of element (row, col) of C is, in elements of its binding (col
 // counts vec4s in the vec4 kernels, and width is then n / 4): a bias by column, y by element.
 fn epilogue_index(row: u32, col: u32, width: u32) -> u32 {
-    if (params.epilogue == EPILOGUE_SLOPE) {
+    if (EPILOGUE == EPILOGUE_SLOPE) {
         return params.bias_offset + row * width + col;
     }
     return params.bias_offset + col;

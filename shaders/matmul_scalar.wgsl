@@ -39,7 +39,7 @@ fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var acc: array<array<f32, BLOCK>, BLOCK>;
     // The row sums of op(A) (EPILOGUE_ROW_SUMS), from the first column of blocks' loads.
-    let row_sums = params.epilogue == EPILOGUE_ROW_SUMS && gid.x == 0u;
+    let row_sums = EPILOGUE == EPILOGUE_ROW_SUMS && gid.x == 0u;
     var sums: array<f32, BLOCK>;
     for (var p = 0u; p < params.k; p++) {
         var av: array<f32, BLOCK>;
@@ -64,7 +64,7 @@ fn matmul_scalar(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (row0 + i < params.m && col0 + j < params.n) {
                 let at = params.c_offset + (row0 + i) * params.n + col0 + j;
                 var value = acc[i][j];
-                if (params.accumulate != 0u) {
+                if (ACCUMULATE != 0u) {
                     value += c[at];
                 } else if (epilogue_in_store()) {
                     value = epilogue_of(value, bias[epilogue_index(row0 + i, col0 + j, params.n)]);

@@ -407,7 +407,7 @@ fn matmul_subgroup_tn(
     store_row(acc[31], row0 + 31u, col4);
     // The first column of workgroups stores them, one invocation per 4 rows.
     let quad = sub % 8u;
-    if (params.epilogue == EPILOGUE_ROW_SUMS && wid.x == 0u && lane < 8u && row0 + 4u * quad < params.m) {
+    if (EPILOGUE == EPILOGUE_ROW_SUMS && wid.x == 0u && lane < 8u && row0 + 4u * quad < params.m) {
         c[params.bias_offset + row0 / 4u + quad] = sums;
     }
 }

@@ -48,7 +48,7 @@ fn b_at(p: u32, c: u32) -> f32 {
 fn store(row: u32, col: u32, value: f32) {
     if (row < params.m && col < params.n) {
         let i = params.c_offset + row * params.n + col;
-        if (params.accumulate != 0u) {
+        if (ACCUMULATE != 0u) {
             c[i] += value;
         } else if (epilogue_in_store()) {
             c[i] = epilogue_of(value, bias[epilogue_index(row, col, params.n)]);
@@ -72,7 +72,7 @@ fn matmul_tiled(
     var acc3 = vec4<f32>();
     // The row sums of op(A) (EPILOGUE_ROW_SUMS): the first column of workgroups, one invocation
     // per 4 rows, adds its rows of each slice in workgroup memory (zeros past k add nothing).
-    let row_sums = params.epilogue == EPILOGUE_ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    let row_sums = EPILOGUE == EPILOGUE_ROW_SUMS && wid.x == 0u && lid.x == 0u;
     var sums = vec4<f32>();
     for (var p0 = 0u; p0 < params.k; p0 += TILE_K) {
         // 256 invocations, 1024 values of each slice: four rounds. The stored matrix's fastest

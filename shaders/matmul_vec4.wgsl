@@ -94,7 +94,7 @@ fn matmul_vec4_tn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     var acc: array<vec4<f32>, ROWS>;
     // The row sums of op(A) (EPILOGUE_ROW_SUMS): the first invocation of the first column of
     // workgroups adds the two vec4s of A it loads on every step.
-    let row_sums = params.epilogue == EPILOGUE_ROW_SUMS && col4 == 0u;
+    let row_sums = EPILOGUE == EPILOGUE_ROW_SUMS && col4 == 0u;
     var sums_lo = vec4<f32>();
     var sums_hi = vec4<f32>();
     for (var p = 0u; p < params.k; p++) {

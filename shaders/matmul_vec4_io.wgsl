@@ -14,12 +14,12 @@ fn store_row(value: vec4<f32>, row: u32, col4: u32) {
     let n4 = params.n / 4u;
     if (row < params.m && col4 < n4) {
         let at = params.c_offset + row * n4 + col4;
-        if (params.accumulate != 0u) {
+        if (ACCUMULATE != 0u) {
             c[at] = value + c[at];
-        } else if (params.epilogue == EPILOGUE_SLOPE) {
-            c[at] = value * slope4(bias[epilogue_index(row, col4, n4)], params.act);
-        } else if (params.epilogue == EPILOGUE_BIAS_ACT) {
-            c[at] = activate4(value + bias[params.bias_offset + col4], params.act);
+        } else if (EPILOGUE == EPILOGUE_SLOPE) {
+            c[at] = value * slope4(bias[epilogue_index(row, col4, n4)], ACT);
+        } else if (EPILOGUE == EPILOGUE_BIAS_ACT) {
+            c[at] = activate4(value + bias[params.bias_offset + col4], ACT);
         } else {
             c[at] = value;
         }

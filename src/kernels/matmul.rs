@@ -33,14 +33,14 @@ const UNIFORM: &[&str] = &[
     "k",
     "trans_a",
     "trans_b",
-    "accumulate",
     "a_offset",
     "b_offset",
     "c_offset",
-    "epilogue",
-    "act",
     "bias_offset",
 ];
+/// What a store does (accumulate, epilogue, activation): pipeline overrides, not uniform fields,
+/// as lavapipe runs every branch of a store under a mask; each pipeline holds only its own.
+const STORE_OVERRIDES: &[&str] = &["ACCUMULATE", "EPILOGUE", "ACT"];
 const SCALAR_BINDINGS: &[Binding] = &[
     Binding::read("a", Element::F32),
     Binding::read("b", Element::F32),
@@ -64,7 +64,7 @@ static SCALAR: EntryPoint = EntryPoint {
     bindings: SCALAR_BINDINGS,
     constants: &[("BLOCK", SCALAR_BLOCK)],
     needs_subgroups: false,
-    specializations: &[],
+    specializations: STORE_OVERRIDES,
 };
 
 /// A 16 x 16 workgroup owns a TILE x TILE tile of C (4 x 4 per invocation), stepping TILE_K
@@ -80,7 +80,7 @@ static TILED: EntryPoint = EntryPoint {
     bindings: SCALAR_BINDINGS,
     constants: &[("TILE", TILED_TILE), ("TILE_K", 16), ("PER_THREAD", 4)],
     needs_subgroups: false,
-    specializations: &[],
+    specializations: STORE_OVERRIDES,
 };
 
 const fn vec4(name: &'static str) -> EntryPoint {
@@ -93,7 +93,7 @@ const fn vec4(name: &'static str) -> EntryPoint {
         // ROWS rows of C per workgroup; its 32 invocations each own 4 columns.
         constants: &[("ROWS", 8), ("LANES", 32)],
         needs_subgroups: false,
-        specializations: &[],
+        specializations: STORE_OVERRIDES,
     }
 }
 static VEC4_NN: EntryPoint = vec4("matmul_vec4_nn");
@@ -110,7 +110,7 @@ const fn subgroup(name: &'static str) -> EntryPoint {
         // ROWS rows of C per workgroup, shared by its subgroups.
         constants: &[("ROWS", 32)],
         needs_subgroups: true,
-        specializations: &[],
+        specializations: STORE_OVERRIDES,
     }
 }
 static SUBGROUP_NN: EntryPoint = subgroup("matmul_subgroup_nn");
@@ -175,7 +175,7 @@ impl Epilogue {
         }
     }
 
-    /// The `epilogue` code of the shader (EPILOGUE_BIAS_ACT, EPILOGUE_SLOPE, EPILOGUE_ROW_SUMS).
+    /// The shader's `EPILOGUE` override (EPILOGUE_BIAS_ACT, EPILOGUE_SLOPE, EPILOGUE_ROW_SUMS).
     fn code(&self) -> u32 {
         match self {
             Epilogue::BiasAct { .. } => 1,
@@ -282,7 +282,7 @@ impl Kernel for MatMul {
         let entry = self.entry_point(tuning.matmul_for(&self.shape_key()));
         let (n, m) = (self.n, self.m);
         // Offsets count elements of the bindings' type: floats, or vec4s.
-        let (unit, workgroups, overrides) = match entry.workgroup {
+        let (unit, workgroups, mut overrides) = match entry.workgroup {
             _ if std::ptr::eq(entry, &SCALAR) => {
                 let block = SCALAR_BLOCK * 8;
                 (1, [groups(n, block), groups(m, block), 1], vec![])
@@ -302,6 +302,11 @@ impl Kernel for MatMul {
                 (4, [cols, rows, 1], vec![(lanes, tuning.subgroup_lanes)])
             }
         };
+        overrides.extend([
+            ("ACCUMULATE", self.accumulate as u32),
+            ("EPILOGUE", self.epilogue.map_or(0, |e| e.code())),
+            ("ACT", self.epilogue.map_or(0, |e| e.act().code())),
+        ]);
         Launch {
             entry,
             uniform: entry.uniform_words(&[
@@ -310,12 +315,9 @@ impl Kernel for MatMul {
                 ("k", self.k as u32),
                 ("trans_a", self.trans_a as u32),
                 ("trans_b", self.trans_b as u32),
-                ("accumulate", self.accumulate as u32),
                 ("a_offset", offset(&self.a) / unit),
                 ("b_offset", offset(&self.b) / unit),
                 ("c_offset", offset(&self.c) / unit),
-                ("epilogue", self.epilogue.map_or(0, |e| e.code())),
-                ("act", self.epilogue.map_or(0, |e| e.act().code())),
                 (
                     "bias_offset",
                     self.epilogue.map_or(0, |e| offset(&e.view()) / unit),

@@ -27,10 +27,11 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (CLIP != 0u) {
         factor = clip_factor(norm_sq[params.norm_sq_offset]);
     }
+    var first_bad = NO_INDEX;
     for (var j = 0u; j < PER_INVOCATION; j++) {
         let i = first + j * stride;
         if (i >= params.count) {
-            return;
+            break;
         }
         // The four-wide arithmetic on one parameter: the other lanes are dead code.
         let step = adam_step(
@@ -43,8 +44,9 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         moment1[params.m_offset + i] = step.m.x;
         moment2[params.v_offset + i] = step.v.x;
         weights[params.params_offset + i] = step.params.x;
-        if (non_finite(step.params).x) {
-            record_non_finite(i);
-        }
+        first_bad = first_non_finite(first_bad, step.params, vec4<u32>(i));
+    }
+    if (first_bad != NO_INDEX) {
+        record_non_finite(first_bad);
     }
 }

@@ -25,10 +25,11 @@ fn adam_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         factor = clip_factor(norm_sq[params.norm_sq_offset]);
     }
     let count4 = params.count / 4u;
+    var first_bad = NO_INDEX;
     for (var j = 0u; j < PER_INVOCATION / 4u; j++) {
         let i = first + j * stride;
         if (i >= count4) {
-            return;
+            break;
         }
         let step = adam_step(
             weights[params.params_offset + i],
@@ -40,14 +41,9 @@ fn adam_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         moment1[params.m_offset + i] = step.m;
         moment2[params.v_offset + i] = step.v;
         weights[params.params_offset + i] = step.params;
-        let bad = non_finite(step.params);
-        if (any(bad)) {
-            // In index order, so the smallest index is recorded first (atomicMin keeps it anyway).
-            for (var c = 0u; c < 4u; c++) {
-                if (bad[c]) {
-                    record_non_finite(4u * i + c);
-                }
-            }
-        }
+        first_bad = first_non_finite(first_bad, step.params, vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u));
+    }
+    if (first_bad != NO_INDEX) {
+        record_non_finite(first_bad);
     }
 }

@@ -1638,12 +1638,16 @@ fn read_words(pair: &mut Pair, view: View) -> [[u32; 2]; 2] {
 /// A NaN or infinite gradient makes its parameter non-finite: both backends record the first
 /// step and the smallest such index, and a later step keeps that record; one parameter at a time
 /// and four (where 1336 and 1337 share a vec4, and 1337 and 4001 sit at its other lanes).
+/// Each invocation records the smallest of its parameters once, after its last one: 2801 is the
+/// last in range of an invocation whose later parameters lie past the end.
 #[test]
 fn gpu_adam_records_the_first_non_finite_parameter_like_cpu() {
     let Some(mut pair) = Pair::new() else { return };
     for (n, head, bad, first) in [
         (5003, 3, &[4001, 1337][..], 1337),
         (5004, 4, &[4001, 1337, 1336][..], 1336),
+        (5003, 3, &[2801][..], 2801),
+        (5004, 4, &[2801][..], 2801),
     ] {
         let mut grads = random(n, 1.0, 90);
         for (k, &i) in bad.iter().enumerate() {

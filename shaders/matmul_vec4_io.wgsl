@@ -6,11 +6,21 @@
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> bias: array<vec4<f32>>;
 
-// Stores row `row` of a block at vec4 column `col4` (adding the old value when accumulating);
-// rows past m and columns past n are not stored. Kernels write one call per row: a store loop
-// over a dynamic index, or the accumulators passed by pointer, keeps them out of registers on
-// lavapipe (1.4x slower).
-fn store_row(value: vec4<f32>, row: u32, col4: u32) {
+// The bias of EPILOGUE_BIAS_ACT at vec4 column `col4` (clamped into the row), zero for the
+// other epilogues: loaded once for every row an invocation stores, not once per row (a load is a
+// loop over the SIMD lanes on lavapipe, and the stores of a short k loop are much of a product).
+fn column_bias(col4: u32) -> vec4<f32> {
+    if (EPILOGUE != EPILOGUE_BIAS_ACT) {
+        return vec4<f32>();
+    }
+    return bias[params.bias_offset + min(col4, params.n / 4u - 1u)];
+}
+
+// Stores row `row` of a block at vec4 column `col4` (adding the old value when accumulating;
+// `bias4` is `column_bias(col4)`); rows past m and columns past n are not stored. Kernels write
+// one call per row: a store loop over a dynamic index, or the accumulators passed by pointer,
+// keeps them out of registers on lavapipe (1.4x slower).
+fn store_row(value: vec4<f32>, row: u32, col4: u32, bias4: vec4<f32>) {
     let n4 = params.n / 4u;
     if (row < params.m && col4 < n4) {
         let at = params.c_offset + row * n4 + col4;
@@ -19,7 +29,7 @@ fn store_row(value: vec4<f32>, row: u32, col4: u32) {
         } else if (EPILOGUE == EPILOGUE_SLOPE) {
             c[at] = value * slope4(bias[epilogue_index(row, col4, n4)], ACT);
         } else if (EPILOGUE == EPILOGUE_BIAS_ACT) {
-            c[at] = activate4(value + bias[params.bias_offset + col4], ACT);
+            c[at] = activate4(value + bias4, ACT);
         } else {
             c[at] = value;
         }

@@ -22,6 +22,17 @@
 # the bundle, in place of `vae-gpu bench --matmul-size 4096`).
 #
 # Exit status: 0 when every step that ran passed, 1 otherwise. Never stops at a failing step.
+#
+# Through the project's device tool (a GPU machine with PyTorch but no Rust and no Vulkan loader):
+# here, `tools/build-device-bundle.sh` and `mkdir -p .gl && (cd .gl && apt-get download libvulkan1
+# libglvnd0 libgl1 libegl1 libgles2 libglx0 libopengl0)` (the Vulkan loader, and GL for wgpu's GL
+# probe; .gl and the bundle are git-ignored, so the run must carry them); then run, carrying
+# [".gl", "device-bundle.tar.xz"]:
+#   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; mkdir -p /work; ln -s $PWD /work/main;
+#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json HOME=/tmp/home
+#   PYTHON=python3; bash tools/device-check.sh device-bundle.tar.xz $OUT/device-check.log
+# (the /work/main link lets the PyTorch oracle test find its fixture). On lavapipe the 4096^3
+# products and the tiled comparison time out by design, so the exit status there is 1.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

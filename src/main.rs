@@ -287,8 +287,10 @@ fn explicit_flags(matches: &clap::ArgMatches, subcommand: &str) -> Vec<String> {
 
 fn main() -> ExitCode {
     let process_start = std::time::Instant::now();
-    // Before any thread starts: keep Mesa's device-select layer from probing for a display.
+    // Before any thread starts: keep Mesa's device-select layer from probing for a display, and
+    // give lavapipe two workers per core (read when its device opens).
     gpu::silence_device_select_layer();
+    gpu::spread_lavapipe_threads();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match &cli.command {
@@ -329,6 +331,19 @@ fn info(gpu: &GpuArgs) -> Result<()> {
     match gpu.open_with_choice() {
         Ok((backend, choice)) => {
             println!("chosen: {}", backend.describe());
+            if backend.context().info.device_type == wgpu::DeviceType::Cpu {
+                match gpu::lavapipe_threads() {
+                    Some(gpu::LavapipeThreads::Set(n)) => println!(
+                        "CPU workers: LP_NUM_THREADS={n} (set by vae-gpu: {} per core; set it \
+                         yourself to choose)",
+                        gpu::LAVAPIPE_THREADS_PER_CORE
+                    ),
+                    Some(gpu::LavapipeThreads::User(value)) => {
+                        println!("CPU workers: LP_NUM_THREADS={value} (yours)")
+                    }
+                    None => {}
+                }
+            }
             let tuning = backend.tuning();
             println!(
                 "reductions: {} invocation(s) per column of the column sums, {} per row of the \

@@ -442,3 +442,37 @@ fn the_command_line_prints_no_device_select_noise() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
 }
+
+/// On a CPU adapter the command line asks lavapipe for two workers per core unless the user set
+/// LP_NUM_THREADS, whose value it then leaves as it is; `info` says which.
+#[test]
+fn the_command_line_gives_lavapipe_two_workers_per_core_unless_told() {
+    if !have_gpu() {
+        return;
+    }
+    let info = |threads: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vae-gpu"));
+        command.arg("info").env_remove("LP_NUM_THREADS");
+        if let Some(threads) = threads {
+            command.env("LP_NUM_THREADS", threads);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let default = info(None);
+    if !default
+        .lines()
+        .any(|l| l.starts_with("chosen:") && l.contains("Cpu"))
+    {
+        return;
+    }
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let expected = format!("CPU workers: LP_NUM_THREADS={} (set by vae-gpu", 2 * cores);
+    assert!(default.contains(&expected), "{default}");
+    let chosen = info(Some("3"));
+    assert!(
+        chosen.contains("CPU workers: LP_NUM_THREADS=3 (yours)"),
+        "{chosen}"
+    );
+}

@@ -8,6 +8,7 @@ mod pipelines;
 
 pub use backend::{GpuBackend, GpuProgram, FRAME_SLOTS};
 pub use context::{
-    list_adapters, silence_device_select_layer, AdapterSummary, BackendChoice, GpuContext,
-    GpuError, GpuOptions, ADAPTER_ENV, BACKEND_ENV,
+    lavapipe_threads, list_adapters, silence_device_select_layer, spread_lavapipe_threads,
+    AdapterSummary, BackendChoice, GpuContext, GpuError, GpuOptions, LavapipeThreads, ADAPTER_ENV,
+    BACKEND_ENV, LAVAPIPE_THREADS_PER_CORE,
 };

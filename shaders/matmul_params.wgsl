@@ -4,16 +4,12 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    trans_a: u32,
-    trans_b: u32,
     a_offset: u32,
     b_offset: u32,
     c_offset: u32,
     // Where the epilogue's operand is (see EPILOGUE).
     bias_offset: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 // What a store does, fixed per pipeline: lavapipe runs both sides of every branch under a lane
@@ -31,6 +27,11 @@ override ACCUMULATE: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 // The activation code (src/kernels/activation.rs) of EPILOGUE_BIAS_ACT and EPILOGUE_SLOPE.
 override ACT: u32 = 0u;
+// 1: A is stored k x m (op(A) = A^T); 1: B is stored n x k. Read by the scalar and tiled
+// kernels, where both ways of loading ran on lavapipe while they were uniform fields; the vec4
+// and subgroup kernels have an entry point per pair.
+override TRANS_A: u32 = 0u;
+override TRANS_B: u32 = 0u;
 
 const EPILOGUE_BIAS_ACT: u32 = 1u;
 const EPILOGUE_SLOPE: u32 = 2u;

@@ -10,14 +10,14 @@ const BLOCK: u32 = 4u;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 
 fn load_a(i: u32, p: u32) -> f32 {
-    if (params.trans_a != 0u) {
+    if (TRANS_A != 0u) {
         return a[params.a_offset + p * params.m + i];
     }
     return a[params.a_offset + i * params.k + p];
 }
 
 fn load_b(p: u32, j: u32) -> f32 {
-    if (params.trans_b != 0u) {
+    if (TRANS_B != 0u) {
         return b[params.b_offset + j * params.k + p];
     }
     return b[params.b_offset + p * params.n + j];

@@ -28,7 +28,7 @@ fn a_at(r: u32, p: u32) -> f32 {
     if (r >= params.m || p >= params.k) {
         return 0.0;
     }
-    if (params.trans_a != 0u) {
+    if (TRANS_A != 0u) {
         return a[params.a_offset + p * params.m + r];
     }
     return a[params.a_offset + r * params.k + p];
@@ -39,7 +39,7 @@ fn b_at(p: u32, c: u32) -> f32 {
     if (p >= params.k || c >= params.n) {
         return 0.0;
     }
-    if (params.trans_b != 0u) {
+    if (TRANS_B != 0u) {
         return b[params.b_offset + c * params.k + p];
     }
     return b[params.b_offset + p * params.n + c];
@@ -78,7 +78,7 @@ fn matmul_tiled(
         // 256 invocations, 1024 values of each slice: four rounds. The stored matrix's fastest
         // index follows the invocation index, so neighbours read neighbouring addresses.
         for (var i = 0u; i < 4u; i++) {
-            if (params.trans_a != 0u) {
+            if (TRANS_A != 0u) {
                 let p = t / TILE + i * 4u;
                 let r = t % TILE;
                 a_tile[p * TILE + r] = a_at(row0 + r, p0 + p);
@@ -87,7 +87,7 @@ fn matmul_tiled(
                 let p = t % TILE_K;
                 a_tile[p * TILE + r] = a_at(row0 + r, p0 + p);
             }
-            if (params.trans_b != 0u) {
+            if (TRANS_B != 0u) {
                 let cc = t / TILE_K + i * 16u;
                 let p = t % TILE_K;
                 b_tile[p * TILE + cc] = b_at(p0 + p, col0 + cc);

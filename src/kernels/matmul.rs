@@ -31,16 +31,15 @@ const UNIFORM: &[&str] = &[
     "m",
     "n",
     "k",
-    "trans_a",
-    "trans_b",
     "a_offset",
     "b_offset",
     "c_offset",
     "bias_offset",
 ];
-/// What a store does (accumulate, epilogue, activation): pipeline overrides, not uniform fields,
-/// as lavapipe runs every branch of a store under a mask; each pipeline holds only its own.
-const STORE_OVERRIDES: &[&str] = &["ACCUMULATE", "EPILOGUE", "ACT"];
+/// What a store does (accumulate, epilogue, activation) and how A and B are stored: pipeline
+/// overrides, not uniform fields, as lavapipe runs both sides of every branch under a mask; each
+/// pipeline holds only its own.
+const MATMUL_OVERRIDES: &[&str] = &["ACCUMULATE", "EPILOGUE", "ACT", "TRANS_A", "TRANS_B"];
 const SCALAR_BINDINGS: &[Binding] = &[
     Binding::read("a", Element::F32),
     Binding::read("b", Element::F32),
@@ -64,7 +63,7 @@ static SCALAR: EntryPoint = EntryPoint {
     bindings: SCALAR_BINDINGS,
     constants: &[("BLOCK", SCALAR_BLOCK)],
     needs_subgroups: false,
-    specializations: STORE_OVERRIDES,
+    specializations: MATMUL_OVERRIDES,
 };
 
 /// A 16 x 16 workgroup owns a TILE x TILE tile of C (4 x 4 per invocation), stepping TILE_K
@@ -80,7 +79,7 @@ static TILED: EntryPoint = EntryPoint {
     bindings: SCALAR_BINDINGS,
     constants: &[("TILE", TILED_TILE), ("TILE_K", 16), ("PER_THREAD", 4)],
     needs_subgroups: false,
-    specializations: STORE_OVERRIDES,
+    specializations: MATMUL_OVERRIDES,
 };
 
 const fn vec4(name: &'static str) -> EntryPoint {
@@ -93,7 +92,7 @@ const fn vec4(name: &'static str) -> EntryPoint {
         // ROWS rows of C per workgroup; its 32 invocations each own 4 columns.
         constants: &[("ROWS", 8), ("LANES", 32)],
         needs_subgroups: false,
-        specializations: STORE_OVERRIDES,
+        specializations: MATMUL_OVERRIDES,
     }
 }
 static VEC4_NN: EntryPoint = vec4("matmul_vec4_nn");
@@ -110,7 +109,7 @@ const fn subgroup(name: &'static str) -> EntryPoint {
         // ROWS rows of C per workgroup, shared by its subgroups.
         constants: &[("ROWS", 32)],
         needs_subgroups: true,
-        specializations: STORE_OVERRIDES,
+        specializations: MATMUL_OVERRIDES,
     }
 }
 static SUBGROUP_NN: EntryPoint = subgroup("matmul_subgroup_nn");
@@ -303,6 +302,8 @@ impl Kernel for MatMul {
             }
         };
         overrides.extend([
+            ("TRANS_A", self.trans_a as u32),
+            ("TRANS_B", self.trans_b as u32),
             ("ACCUMULATE", self.accumulate as u32),
             ("EPILOGUE", self.epilogue.map_or(0, |e| e.code())),
             ("ACT", self.epilogue.map_or(0, |e| e.act().code())),
@@ -313,8 +314,6 @@ impl Kernel for MatMul {
                 ("m", m as u32),
                 ("n", n as u32),
                 ("k", self.k as u32),
-                ("trans_a", self.trans_a as u32),
-                ("trans_b", self.trans_b as u32),
                 ("a_offset", offset(&self.a) / unit),
                 ("b_offset", offset(&self.b) / unit),
                 ("c_offset", offset(&self.c) / unit),

@@ -13,50 +13,9 @@ const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
 const PER_THREAD: u32 = 4u;
 
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-
 // [TILE_K][TILE]: slice element (p, r) of op(A) at p * TILE + r, and (p, c) of op(B) likewise.
 var<workgroup> a_tile: array<f32, 1024>;
 var<workgroup> b_tile: array<f32, 1024>;
-
-// op(A)[r, p], 0 outside the matrix.
-fn a_at(r: u32, p: u32) -> f32 {
-    if (r >= params.m || p >= params.k) {
-        return 0.0;
-    }
-    if (TRANS_A != 0u) {
-        return a[params.a_offset + p * params.m + r];
-    }
-    return a[params.a_offset + r * params.k + p];
-}
-
-// op(B)[p, c], 0 outside the matrix.
-fn b_at(p: u32, c: u32) -> f32 {
-    if (p >= params.k || c >= params.n) {
-        return 0.0;
-    }
-    if (TRANS_B != 0u) {
-        return b[params.b_offset + c * params.k + p];
-    }
-    return b[params.b_offset + p * params.n + c];
-}
-
-fn store(row: u32, col: u32, value: f32) {
-    if (row < params.m && col < params.n) {
-        let i = params.c_offset + row * params.n + col;
-        if (ACCUMULATE != 0u) {
-            c[i] += value;
-        } else if (epilogue_in_store()) {
-            c[i] = epilogue_of(value, bias[epilogue_index(row, col, params.n)]);
-        } else {
-            c[i] = value;
-        }
-    }
-}
 
 @compute @workgroup_size(16, 16, 1)
 fn matmul_tiled(

@@ -75,8 +75,8 @@ struct GpuArgs {
     #[arg(long, global = true, help_heading = "GPU options")]
     low_power: bool,
     /// Matrix-multiply kernels: subgroup (needs subgroups of 8 or more), vec4 (register blocks),
-    /// tiled (workgroup memory, for GPUs) or scalar everywhere [default: the fastest on this
-    /// adapter, timed once and cached; see `vae-gpu info`]
+    /// tiled or tiled128 (64 or 128 tiles in workgroup memory, for GPUs) or scalar everywhere
+    /// [default: the fastest on this adapter, timed once and cached; see `vae-gpu info`]
     #[arg(
         long,
         global = true,

@@ -170,6 +170,9 @@ fn matmul_families(pair: &Pair) -> Vec<MatmulStrategy> {
         MatmulStrategy::Vec4,
         MatmulStrategy::Tiled,
     ];
+    if pair.gpu.can_run(MatmulStrategy::Tiled128) {
+        families.push(MatmulStrategy::Tiled128);
+    }
     if pair.gpu.has_subgroups() {
         families.push(MatmulStrategy::Subgroup);
     }
@@ -467,6 +470,34 @@ fn gpu_tiled_matmul_matches_cpu_on_every_shape() {
             for accumulate in [false, true] {
                 let entry = matmul_case(&mut pair, shape, ta, tb, accumulate, 5 * i as u64);
                 assert_eq!(entry, "matmul_tiled");
+            }
+        }
+    }
+}
+
+/// The 128 x 128 tiled kernel (for large products on real GPUs) on every shape, transpose and
+/// offset: tiles of 128 x 128 straddled on every side, slices of 8 along k whole and cut
+/// (k = 8, 9, 17, an odd count of slices for the double buffer), accumulation.
+#[test]
+fn gpu_tiled128_matmul_matches_cpu_on_every_shape() {
+    let Some(mut pair) = Pair::new() else { return };
+    if !pair.gpu.can_run(MatmulStrategy::Tiled128) {
+        eprintln!("skipped: the adapter has too little workgroup memory for matmul_tiled128");
+        return;
+    }
+    pair.gpu
+        .set_matmul_strategy(MatmulStrategy::Tiled128)
+        .unwrap();
+    let shapes = ODD_SHAPES.into_iter().chain(ALIGNED_SHAPES).chain([
+        (129, 257, 8),
+        (128, 128, 9),
+        (255, 130, 24),
+    ]);
+    for (i, shape) in shapes.enumerate() {
+        for (ta, tb) in FORMS {
+            for accumulate in [false, true] {
+                let entry = matmul_case(&mut pair, shape, ta, tb, accumulate, 11 * i as u64);
+                assert_eq!(entry, "matmul_tiled128");
             }
         }
     }

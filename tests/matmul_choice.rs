@@ -294,3 +294,51 @@ fn a_shape_too_large_to_time_runs_the_adapters_kernels_with_a_warning() {
     assert_eq!((timing.timed, timing.cached), (0, 0));
     assert!(!dir.join(CACHE_FILE).exists());
 }
+
+/// The 128 x 128 tiles are timed on the layer only where the 64 x 64 tiles were within
+/// `FAR_BEHIND` of the best of the other families, and a shape is timed only under the families
+/// timed (and not far behind) on the layer.
+#[test]
+fn the_128_tiles_are_timed_only_where_the_64_tiles_were_close() {
+    let Some(mut pair) = common::Pair::new() else {
+        return;
+    };
+    let adapter = autotune::time_candidates(&mut pair.gpu).unwrap();
+    let times = &adapter.times_ms;
+    if !times.contains_key("tiled") {
+        eprintln!("skipped: only one matmul family was timed ({times:?})");
+        return;
+    }
+    let best_of_first = ["subgroup", "vec4", "tiled"]
+        .iter()
+        .filter_map(|family| times.get(*family).copied())
+        .fold(f64::INFINITY, f64::min);
+    let close = times["tiled"] <= autotune::FAR_BEHIND * best_of_first;
+    let can_run = pair.gpu.can_run(MatmulStrategy::Tiled128);
+    assert_eq!(
+        times.contains_key("tiled128"),
+        close && can_run,
+        "{times:?}"
+    );
+
+    let dir = temp_dir("tiled128-gate");
+    pair.gpu
+        .set_shape_timing(Some(ShapeTiming::new(&adapter, Some(&dir), |w| {
+            panic!("{w}")
+        })));
+    let forward = product(&mut pair, (12, 20, 36), (false, true), 1);
+    pair.run(&[forward.into()], &Frame::default());
+    pair.gpu.set_shape_timing(None).unwrap();
+    let cache = std::fs::read_to_string(dir.join(CACHE_FILE)).unwrap();
+    let all: std::collections::BTreeMap<String, autotune::MatmulChoice> =
+        serde_json::from_str(&cache).unwrap();
+    let shape = &all[&autotune::adapter_key(&pair.gpu)].shapes["NT 12x20x36"];
+    let chosen_ms = times[&format!("{:?}", adapter.chosen).to_lowercase()];
+    for family in shape.times_ms.keys() {
+        assert!(
+            times[family] <= autotune::FAR_BEHIND * chosen_ms,
+            "{family} timed per shape: {shape:?}, on the layer {times:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

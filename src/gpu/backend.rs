@@ -200,7 +200,14 @@ impl GpuBackend {
 
     /// Whether this device runs these matmul kernels.
     pub fn can_run(&self, strategy: MatmulStrategy) -> bool {
-        strategy != MatmulStrategy::Subgroup || self.has_subgroups()
+        match strategy {
+            MatmulStrategy::Subgroup => self.has_subgroups(),
+            MatmulStrategy::Tiled128 => {
+                self.context.limits.max_compute_workgroup_storage_size
+                    >= crate::kernels::matmul::TILED128_WORKGROUP_BYTES
+            }
+            _ => true,
+        }
     }
 
     /// `can_run` as an error that names the adapter.
@@ -208,8 +215,16 @@ impl GpuBackend {
         if self.can_run(strategy) {
             return Ok(());
         }
+        let need = match strategy {
+            MatmulStrategy::Tiled128 => format!(
+                "{} bytes of workgroup memory",
+                crate::kernels::matmul::TILED128_WORKGROUP_BYTES
+            ),
+            _ => "subgroups of 8 or more".to_string(),
+        };
         Err(GpuError::Unsupported(format!(
-            "the subgroup matmul kernels need subgroups of 8 or more, which {} lacks",
+            "the {} matmul kernels need {need}, which {} lacks",
+            format!("{strategy:?}").to_lowercase(),
             self.describe()
         )))
     }

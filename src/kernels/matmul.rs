@@ -1,12 +1,13 @@
 //! `matmul`: C = op(A)·op(B) (+ C), the three products of a dense layer (forward X·Wᵀ, input
-//! gradient dY·W, weight gradient dYᵀ·X). Four families of entry points, chosen per device
-//! (`MatmulStrategy`): scalar (any shape and transpose), workgroup-memory tiles (any shape; for
-//! real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where the vectorized
+//! gradient dY·W, weight gradient dYᵀ·X). Five families of entry points, chosen per device
+//! (`MatmulStrategy`): scalar (any shape and transpose), workgroup-memory tiles of 64 and of 128
+//! (any shape; for real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where the vectorized
 //! sizes and every offset are multiples of 4.
 
 use super::activation::{activate, slope_from_output};
 use super::wgsl::{
-    shader_module, ShaderModule, ACTIVATION, CONTINUOUS_BERNOULLI, MATMUL_PARAMS, MATMUL_VEC4_IO,
+    shader_module, ShaderModule, ACTIVATION, CONTINUOUS_BERNOULLI, MATMUL_PARAMS, MATMUL_TILES_IO,
+    MATMUL_VEC4_IO,
 };
 use super::*;
 
@@ -24,7 +25,11 @@ static SUBGROUP_MODULE: ShaderModule = shader_module!(
 );
 static TILED_MODULE: ShaderModule = shader_module!(
     "matmul_tiled.wgsl",
-    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS]
+    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS, MATMUL_TILES_IO]
+);
+static TILED128_MODULE: ShaderModule = shader_module!(
+    "matmul_tiled128.wgsl",
+    [CONTINUOUS_BERNOULLI, ACTIVATION, MATMUL_PARAMS, MATMUL_TILES_IO]
 );
 
 const UNIFORM: &[&str] = &[
@@ -82,6 +87,30 @@ static TILED: EntryPoint = EntryPoint {
     specializations: MATMUL_OVERRIDES,
 };
 
+/// A 16 x 16 workgroup owns a TILED128_TILE x TILED128_TILE tile of C (8 x 8 per invocation, in
+/// named vec4s), stepping 8 along k through double-buffered workgroup memory; any shape,
+/// transpose and offset. For products large enough to fill a GPU with such tiles.
+const TILED128_TILE: u32 = 128;
+/// The workgroup memory it declares (two buffers of two 8 x 132 slices of f32): adapters with
+/// less cannot run it.
+pub const TILED128_WORKGROUP_BYTES: u32 = 2 * 2 * 8 * 132 * 4;
+static TILED128: EntryPoint = EntryPoint {
+    module: &TILED128_MODULE,
+    name: "matmul_tiled128",
+    workgroup: Workgroup::Fixed([16, 16, 1]),
+    uniform: UNIFORM,
+    bindings: SCALAR_BINDINGS,
+    constants: &[
+        ("TILE", TILED128_TILE),
+        ("TILE_K", 8),
+        ("INVOCATIONS", 256),
+        ("ROW_VEC4S", 33),
+        ("SLICE_VEC4S", 264),
+    ],
+    needs_subgroups: false,
+    specializations: MATMUL_OVERRIDES,
+};
+
 const fn vec4(name: &'static str) -> EntryPoint {
     EntryPoint {
         module: &VEC4_MODULE,
@@ -127,6 +156,7 @@ pub static SPEC: KernelSpec = KernelSpec {
         &SUBGROUP_NT,
         &SUBGROUP_TN,
         &TILED,
+        &TILED128,
     ],
 };
 
@@ -221,6 +251,7 @@ impl MatMul {
         let (nn, nt, tn) = match strategy {
             MatmulStrategy::Scalar => return &SCALAR,
             MatmulStrategy::Tiled => return &TILED,
+            MatmulStrategy::Tiled128 => return &TILED128,
             MatmulStrategy::Vec4 => (&VEC4_NN, &VEC4_NT, &VEC4_TN),
             MatmulStrategy::Subgroup => (&SUBGROUP_NN, &SUBGROUP_NT, &SUBGROUP_TN),
         };
@@ -289,6 +320,11 @@ impl Kernel for MatMul {
             _ if std::ptr::eq(entry, &TILED) => (
                 1,
                 [groups(n, TILED_TILE), groups(m, TILED_TILE), 1],
+                vec![],
+            ),
+            _ if std::ptr::eq(entry, &TILED128) => (
+                1,
+                [groups(n, TILED128_TILE), groups(m, TILED128_TILE), 1],
                 vec![],
             ),
             Workgroup::Fixed([lanes, _, _]) => {

@@ -208,8 +208,12 @@ pub enum MatmulStrategy {
     Vec4,
     // The scalar kernel everywhere.
     Scalar,
-    // The workgroup-memory tiled kernel everywhere (coalesced loads; for real GPUs).
+    // The workgroup-memory tiled kernel everywhere (64 x 64 tiles, coalesced loads; for real
+    // GPUs).
     Tiled,
+    // 128 x 128 workgroup-memory tiles, 8 x 8 per invocation, everywhere (large products on
+    // real GPUs); needs 16.5 KiB of workgroup memory.
+    Tiled128,
 }
 
 /// The per-device choices a launch depends on.

@@ -49,6 +49,10 @@ pub static MATMUL_VEC4_IO: Snippet = Snippet {
     file: "matmul_vec4_io.wgsl",
     source: wgsl!("matmul_vec4_io.wgsl"),
 };
+pub static MATMUL_TILES_IO: Snippet = Snippet {
+    file: "matmul_tiles_io.wgsl",
+    source: wgsl!("matmul_tiles_io.wgsl"),
+};
 pub static ROW_SUM: Snippet = Snippet {
     file: "row_sum.wgsl",
     source: wgsl!("row_sum.wgsl"),

@@ -403,10 +403,15 @@ pub fn matmul_throughput(
         matrix("matmul b")?,
         matrix("matmul c")?,
     );
-    let mut families = vec![MatmulStrategy::Tiled, MatmulStrategy::Vec4];
-    if backend.has_subgroups() {
-        families.insert(0, MatmulStrategy::Subgroup);
-    }
+    let families: Vec<MatmulStrategy> = [
+        MatmulStrategy::Subgroup,
+        MatmulStrategy::Tiled128,
+        MatmulStrategy::Tiled,
+        MatmulStrategy::Vec4,
+    ]
+    .into_iter()
+    .filter(|&family| backend.can_run(family))
+    .collect();
     let mut results = Vec::new();
     for family in families {
         backend.with_matmul(family, |backend| {

@@ -12,7 +12,8 @@
 # expect, so the bundle is also their "repository root"):
 #   vae-gpu                         the binary
 #   tests/<name>                    one libtest executable per GPU test file
-#   tools/device-check.sh, tools/compare_pytorch.sh, tools/pytorch_step_bench.py
+#   tools/device-check.sh, tools/compare_pytorch.sh, tools/pytorch_step_bench.py,
+#   tools/pytorch_matmul_rate.py
 #   assets/mnist-10k/               read at run time by pytorch_step_bench.py only (the binaries
 #                                   have the data and font compiled in)
 #   BUNDLE-INFO                     the commit, the build's manifest dir, glibc needed, sizes
@@ -87,7 +88,7 @@ for t in "${tests[@]}"; do
     copy_stripped "$exe" "$bundle/tests/$t"
 done
 
-for f in tools/device-check.sh tools/compare_pytorch.sh tools/pytorch_step_bench.py; do
+for f in tools/device-check.sh tools/compare_pytorch.sh tools/pytorch_step_bench.py tools/pytorch_matmul_rate.py; do
     if [[ -f "$f" ]]; then cp "$f" "$bundle/$f"; fi
 done
 # pytorch_step_bench.py reads <root>/assets/mnist-10k/images-idx3-ubyte.gz; nothing else reads

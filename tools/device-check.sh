@@ -4,8 +4,8 @@
 #   host and driver probes (nvidia-smi, vulkaninfo --summary, the loader and ICD files),
 #   vae-gpu info (every adapter, and the one chosen), the GPU test executables,
 #   vae-gpu bench at batch 128 and 1024 (JSON and text; at 128 also one submit per step, and each
-#   kernel against the tiled kernels), the 4096^3 matmul of every kernel family,
-#   and the PyTorch comparison (tools/compare_pytorch.sh) where torch imports;
+#   kernel against the tiled kernels), the 4096^3 matmul of every kernel family and of PyTorch
+#   (fp32, TF32 off), and the PyTorch comparison (tools/compare_pytorch.sh) where torch imports;
 # then a table of each step's status and wall time. Whole run: under 5 minutes (DEVICE_CHECK_BUDGET).
 #
 #   tools/device-check.sh [BUNDLE_DIR] [LOG]
@@ -209,6 +209,12 @@ step "vae-gpu info (after bench)" 15 ./vae-gpu info
 
 # ---- the 4096^3 matmul: every family the adapter runs, three forms (MATMUL_CMD overrides)
 step "matmul 4096^3" 60 bash -c "${MATMUL_CMD:-./vae-gpu bench --batch-sizes 128 --repeats 3 --matmul-size 4096}"
+# The same products in PyTorch (fp32, TF32 off): what the vendor's library reaches on this GPU.
+if [[ -f "$bundle/tools/pytorch_matmul_rate.py" ]] && "$py" -c 'import torch' 2>/dev/null; then
+    step "pytorch matmul 4096^3" 30 "$py" tools/pytorch_matmul_rate.py --size 4096 --repeats 5
+else
+    note_only "pytorch matmul 4096^3" "n/a" "torch does not import, or tools/pytorch_matmul_rate.py is not in the bundle"
+fi
 
 # ---- PyTorch
 reserve=0

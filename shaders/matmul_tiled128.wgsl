@@ -13,7 +13,10 @@
 //! kept them in arrays indexed in loops ran 4.6x slower than 64 x 64 tiles on an NVIDIA H200
 //! (arrays can go to local memory; whether they did there is not known). The 64 x 64 kernel
 //! (matmul_tiled.wgsl) stays for products too small to fill a GPU with these tiles; the
-//! per-shape timing chooses. Not yet timed on a real GPU (see README, Numbers).
+//! per-shape timing chooses. Not yet timed on a real GPU (see README, Numbers). To look at
+//! first when it is: naga clamps every dynamic index into workgroup memory (wgpu's Vulkan index
+//! policy), which may keep the driver from folding p * ROW_VEC4S into the loads' offsets, and
+//! whether the driver keeps it under 128 registers (two workgroups per multiprocessor).
 
 // Rows and columns of C per workgroup, and steps along k per slice.
 const TILE: u32 = 128u;
@@ -175,6 +178,14 @@ fn matmul_tiled128(
         if (more) {
             next = load_slice(t, row0, col0, (s + 1u) * TILE_K);
         }
+        // Apart from the multiply loop, which then holds no branch and no sums in registers.
+        if (row_sums) {
+            for (var p = 0u; p < TILE_K; p++) {
+                let at = buffer + p * ROW_VEC4S;
+                sums0 += a_tiles[at + lid.y];
+                sums1 += a_tiles[at + 16u + lid.y];
+            }
+        }
         for (var p = 0u; p < TILE_K; p++) {
             let at = buffer + p * ROW_VEC4S;
             let a0 = a_tiles[at + lid.y];
@@ -185,10 +196,6 @@ fn matmul_tiled128(
             q01 = fma_quarter(q01, a0, b1);
             q10 = fma_quarter(q10, a1, b0);
             q11 = fma_quarter(q11, a1, b1);
-            if (row_sums) {
-                sums0 += a0;
-                sums1 += a1;
-            }
         }
         // The other buffer was last read in the slice before this one, which every invocation
         // finished before the barrier that ended it.

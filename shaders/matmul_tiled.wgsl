@@ -76,17 +76,11 @@ fn matmul_tiled(
     }
     let row = row0 + lid.y * PER_THREAD;
     let col = col0 + lid.x * PER_THREAD;
-    for (var j = 0u; j < 4u; j++) {
-        store(row, col + j, acc0[j]);
-        store(row + 1u, col + j, acc1[j]);
-        store(row + 2u, col + j, acc2[j]);
-        store(row + 3u, col + j, acc3[j]);
-    }
+    store_row(row, col, acc0);
+    store_row(row + 1u, col, acc1);
+    store_row(row + 2u, col, acc2);
+    store_row(row + 3u, col, acc3);
     if (row_sums) {
-        for (var i = 0u; i < 4u; i++) {
-            if (row + i < params.m) {
-                c[params.bias_offset + row + i] = sums[i];
-            }
-        }
+        store_sums(row, sums);
     }
 }

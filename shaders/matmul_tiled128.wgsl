@@ -126,27 +126,11 @@ fn store_slice(t: u32, buffer: u32, staged: Staged) {
     b_store(t, 3u, buffer, staged.b.w);
 }
 
-fn store_row(row: u32, col: u32, values: vec4<f32>) {
-    store(row, col, values.x);
-    store(row, col + 1u, values.y);
-    store(row, col + 2u, values.z);
-    store(row, col + 3u, values.w);
-}
-
 fn store_quarter(row: u32, col: u32, q: Quarter) {
     store_row(row, col, q.r0);
     store_row(row + 1u, col, q.r1);
     store_row(row + 2u, col, q.r2);
     store_row(row + 3u, col, q.r3);
-}
-
-// The row sums of four rows of op(A) (EPILOGUE_ROW_SUMS), those inside the matrix.
-fn store_sums(row: u32, sums: vec4<f32>) {
-    for (var i = 0u; i < 4u; i++) {
-        if (row + i < params.m) {
-            c[params.bias_offset + row + i] = sums[i];
-        }
-    }
 }
 
 @compute @workgroup_size(16, 16, 1)

@@ -43,3 +43,21 @@ fn store(row: u32, col: u32, value: f32) {
         }
     }
 }
+
+// Four columns of row `row` of C, from column `col`.
+fn store_row(row: u32, col: u32, values: vec4<f32>) {
+    store(row, col, values.x);
+    store(row, col + 1u, values.y);
+    store(row, col + 2u, values.z);
+    store(row, col + 3u, values.w);
+}
+
+// The row sums of op(A) (EPILOGUE_ROW_SUMS) of rows row..row+3, those inside the matrix, at
+// bias_offset in c's binding.
+fn store_sums(row: u32, sums: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        if (row + i < params.m) {
+            c[params.bias_offset + row + i] = sums[i];
+        }
+    }
+}

@@ -29,7 +29,7 @@ fn the_choice_is_timed_once_cached_and_reused() {
     assert_eq!(gpu.matmul_strategy(), first.chosen);
     // The rule-based default is always among the candidates timed.
     let default = GpuBackend::best_matmul_strategy(gpu.context());
-    let name = format!("{default:?}").to_lowercase();
+    let name = default.name().to_string();
     assert!(first.times_ms.contains_key(&name), "{:?}", first.times_ms);
     assert!(first
         .times_ms
@@ -205,7 +205,7 @@ fn a_choice_per_shape_picks_the_kernels_of_that_shape_only() {
     let ops: Vec<Op> = vec![tiled.into(), other.into()];
     pair.run(&ops, &Frame::default());
     assert_eq!(pair.gpu.entry_point(&ops[0]), "matmul_tiled");
-    let family = format!("{:?}", adapter.chosen).to_lowercase();
+    let family = adapter.chosen.name();
     let expected = if family == "tiled" {
         "matmul_tiled".to_string()
     } else {
@@ -333,7 +333,7 @@ fn the_128_tiles_are_timed_only_where_the_64_tiles_were_close() {
     let all: std::collections::BTreeMap<String, autotune::MatmulChoice> =
         serde_json::from_str(&cache).unwrap();
     let shape = &all[&autotune::adapter_key(&pair.gpu)].shapes["NT 12x20x36"];
-    let chosen_ms = times[&format!("{:?}", adapter.chosen).to_lowercase()];
+    let chosen_ms = times[adapter.chosen.name()];
     for family in shape.times_ms.keys() {
         assert!(
             times[family] <= autotune::FAR_BEHIND * chosen_ms,

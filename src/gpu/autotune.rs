@@ -75,11 +75,11 @@ impl ShapeTiming {
         cache_dir: Option<&Path>,
         warn: impl FnMut(&str) + 'static,
     ) -> Self {
-        let chosen_ms = adapter.times_ms.get(&family_name(adapter.chosen)).copied();
+        let chosen_ms = adapter.times_ms.get(adapter.chosen.name()).copied();
         let candidates = ALL_CANDIDATES
             .into_iter()
             .filter(|&family| {
-                let ms = adapter.times_ms.get(&family_name(family));
+                let ms = adapter.times_ms.get(family.name());
                 match (ms, chosen_ms) {
                     (Some(ms), Some(chosen)) => *ms <= FAR_BEHIND * chosen,
                     // Not timed on the layer while others were: left out there (the 128 tiles
@@ -182,11 +182,6 @@ const FIRST_CANDIDATES: [MatmulStrategy; 3] = [
     MatmulStrategy::Vec4,
     MatmulStrategy::Tiled,
 ];
-
-/// A family as the times are keyed: "subgroup", "vec4", ...
-fn family_name(family: MatmulStrategy) -> String {
-    format!("{family:?}").to_lowercase()
-}
 
 /// Reads the cache file, changes it and writes it back whole (atomically: another process
 /// reading it sees the old or the new file).
@@ -346,15 +341,15 @@ pub fn time_candidates(backend: &mut GpuBackend) -> Result<MatmulChoice, Backend
         warm_up(backend, &ops, default)?;
         let (chosen, mut times_ms) = fastest(backend, &ops, default, &FIRST_CANDIDATES)?;
         let best = times_ms.values().copied().fold(f64::INFINITY, f64::min);
-        let tiled_ms = times_ms.get(&family_name(MatmulStrategy::Tiled)).copied();
+        let tiled_ms = times_ms.get(MatmulStrategy::Tiled.name()).copied();
         if !tiled_ms.is_some_and(|ms| ms <= FAR_BEHIND * best) {
             return Ok((chosen, times_ms));
         }
         // Against the choice so far, which is timed again in alternation with it.
         let (chosen, more) = fastest(backend, &ops, chosen, &[MatmulStrategy::Tiled128])?;
-        let tiled128 = family_name(MatmulStrategy::Tiled128);
-        if let Some(&ms) = more.get(&tiled128) {
-            times_ms.insert(tiled128, ms);
+        let tiled128 = MatmulStrategy::Tiled128.name();
+        if let Some(&ms) = more.get(tiled128) {
+            times_ms.insert(tiled128.to_string(), ms);
         }
         Ok((chosen, times_ms))
     })();
@@ -426,7 +421,7 @@ fn fastest(
     let times_ms = candidates
         .iter()
         .zip(&best_ms)
-        .map(|(&strategy, &ms)| (family_name(strategy), ms))
+        .map(|(&strategy, &ms)| (strategy.name().to_string(), ms))
         .collect();
     let (best_index, best) = best_ms
         .iter()

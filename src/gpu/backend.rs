@@ -224,7 +224,7 @@ impl GpuBackend {
         };
         Err(GpuError::Unsupported(format!(
             "the {} matmul kernels need {need}, which {} lacks",
-            format!("{strategy:?}").to_lowercase(),
+            strategy.name(),
             self.describe()
         )))
     }

@@ -1,8 +1,8 @@
 //! `matmul`: C = op(A)·op(B) (+ C), the three products of a dense layer (forward X·Wᵀ, input
 //! gradient dY·W, weight gradient dYᵀ·X). Five families of entry points, chosen per device
 //! (`MatmulStrategy`): scalar (any shape and transpose), workgroup-memory tiles of 64 and of 128
-//! (any shape; for real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where the vectorized
-//! sizes and every offset are multiples of 4.
+//! (any shape; for real GPUs), vec4 register blocks, and subgroup broadcasts; the last two where
+//! the vectorized sizes and every offset are multiples of 4.
 
 use super::activation::{activate, slope_from_output};
 use super::wgsl::{
@@ -91,9 +91,12 @@ static TILED: EntryPoint = EntryPoint {
 /// named vec4s), stepping 8 along k through double-buffered workgroup memory; any shape,
 /// transpose and offset. For products large enough to fill a GPU with such tiles.
 const TILED128_TILE: u32 = 128;
-/// The workgroup memory it declares (two buffers of two 8 x 132 slices of f32): adapters with
-/// less cannot run it.
-pub const TILED128_WORKGROUP_BYTES: u32 = 2 * 2 * 8 * 132 * 4;
+/// vec4s per slice of op(A) or op(B) in workgroup memory: 8 steps along k of 33 vec4s (128
+/// values and a vec4 of padding).
+const TILED128_SLICE_VEC4S: u32 = 8 * 33;
+/// The workgroup memory it declares (two slice buffers each of op(A) and op(B), 16 bytes a
+/// vec4): adapters with less cannot run it.
+pub const TILED128_WORKGROUP_BYTES: u32 = 2 * 2 * TILED128_SLICE_VEC4S * 16;
 static TILED128: EntryPoint = EntryPoint {
     module: &TILED128_MODULE,
     name: "matmul_tiled128",
@@ -105,7 +108,7 @@ static TILED128: EntryPoint = EntryPoint {
         ("TILE_K", 8),
         ("INVOCATIONS", 256),
         ("ROW_VEC4S", 33),
-        ("SLICE_VEC4S", 264),
+        ("SLICE_VEC4S", TILED128_SLICE_VEC4S),
     ],
     needs_subgroups: false,
     specializations: MATMUL_OVERRIDES,

@@ -216,6 +216,19 @@ pub enum MatmulStrategy {
     Tiled128,
 }
 
+impl MatmulStrategy {
+    /// The family as `--matmul` takes it and the timing caches key it: "subgroup", "tiled128", ...
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulStrategy::Subgroup => "subgroup",
+            MatmulStrategy::Vec4 => "vec4",
+            MatmulStrategy::Scalar => "scalar",
+            MatmulStrategy::Tiled => "tiled",
+            MatmulStrategy::Tiled128 => "tiled128",
+        }
+    }
+}
+
 /// The per-device choices a launch depends on.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tuning {

@@ -361,7 +361,7 @@ pub fn run(
             .tuning()
             .matmul_shapes
             .iter()
-            .map(|(shape, family)| (shape.clone(), format!("{family:?}").to_lowercase()))
+            .map(|(shape, family)| (shape.clone(), family.name().to_string()))
             .collect(),
         baseline_matmul: options.baseline.map(|b| format!("{b:?}")),
         baseline_shaders: options
@@ -473,7 +473,7 @@ fn square_family(
             }
             let ms = median(&mut times);
             results.push(MatmulThroughput {
-                family: format!("{family:?}").to_lowercase(),
+                family: family.name().to_string(),
                 form: form.to_string(),
                 size,
                 ms,
